@@ -1,0 +1,13 @@
+//! Everything between a socket and a typed message for the Gnip / X
+//! enterprise streams and the X API v2 streams.
+//!
+//! The modules follow the path of the bytes: a connection reads the HTTP
+//! body, the inflater undoes gzip, the framer splits records on `\r\n`, and
+//! the classifier sorts each record into an activity, a compliance event, a
+//! system message or an unknown shape without building a JSON tree.
+
+#![warn(missing_docs)]
+
+pub mod record;
+
+pub use record::{Kind, Record};
