@@ -8,6 +8,14 @@
 
 #![warn(missing_docs)]
 
+pub mod framing;
+pub mod message;
 pub mod record;
+pub mod timestamp;
 
+pub use framing::{Frame, Framer};
+pub use message::{
+    Activity, ClassifyError, ComplianceEvent, ComplianceKind, DisconnectKind, Format, Level,
+    MatchingRule, MatchingRules, Message, SystemMessage, Verb, classify,
+};
 pub use record::{Kind, Record};

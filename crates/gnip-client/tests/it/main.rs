@@ -1,0 +1,4 @@
+//! Integration tests for gnip-client: real fixtures, real loopback HTTP,
+//! real gzip. One binary; each file is a module.
+
+mod fixtures;
