@@ -321,3 +321,350 @@ impl Sink for SqliteSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::sqlite::SCHEMA_VERSION;
+    use bytes::Bytes;
+    use gnip_client::Kind;
+    use gnip_spool::Position;
+    use std::time::Duration;
+
+    const AS_POST: &str = include_str!("../../../tests/data/sinks/as_post_v1_rules.json");
+    const AS_SHARE: &str = include_str!("../../../tests/data/sinks/as_share.json");
+    const ORIGINAL: &str = include_str!("../../../tests/data/sinks/original_quote_retweet.jsonl");
+    const V2: &str = include_str!("../../../tests/data/sinks/v2_quote.jsonl");
+    const COMPLIANCE: &str = include_str!("../../../tests/data/sinks/compliance.jsonl");
+    const LIMIT: &str = include_str!("../../../tests/data/sinks/system_limit.json");
+    const DISCONNECT: &str = include_str!("../../../tests/data/sinks/system_disconnect.json");
+
+    const RECEIVED: i64 = 1_796_317_200_000;
+
+    fn entry(kind: Kind, payload: &str, partition: u16) -> Entry {
+        Entry {
+            kind: kind.as_u8(),
+            partition,
+            received_at_ms: RECEIVED,
+            payload: Bytes::copy_from_slice(payload.trim().as_bytes()),
+            end: Position::default(),
+        }
+    }
+
+    /// Every fixture: 6 posts (each format, posts, shares, quotes), 6
+    /// compliance events, 2 system messages, 1 unknown shape.
+    fn fixtures() -> Vec<Entry> {
+        let mut v = vec![
+            entry(Kind::Activity, AS_POST, 0),
+            entry(Kind::Activity, AS_SHARE, 1),
+        ];
+        v.extend(ORIGINAL.lines().map(|l| entry(Kind::Activity, l, 2)));
+        v.push(entry(Kind::Activity, V2, 3));
+        v.extend(COMPLIANCE.lines().map(|l| entry(Kind::Compliance, l, 4)));
+        v.push(entry(Kind::System, LIMIT, 0));
+        v.push(entry(Kind::System, DISCONNECT, 0));
+        v.push(entry(Kind::Unknown, r#"{"brand_new":{"x":1}}"#, 0));
+        v
+    }
+
+    fn open(dir: &tempfile::TempDir) -> SqliteSink {
+        SqliteSink::open(&SqliteConfig::new(dir.path().join("gnip.db"))).unwrap()
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_replayed_batch_stores_each_post_and_rule_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(&dir);
+        let batch = fixtures();
+        sink.write_batch(&batch).unwrap();
+        sink.write_batch(&batch).unwrap();
+        sink.close().unwrap();
+        // And once more after a restart, as the runner does after a crash.
+        let mut sink = open(&dir);
+        sink.write_batch(&batch).unwrap();
+        let conn = sink.conn.as_ref().unwrap();
+        assert_eq!(count(conn, "posts"), 5);
+        assert_eq!(count(conn, "matching_rules"), 5);
+        assert_eq!(count(conn, "system_messages"), 2);
+        assert_eq!(count(conn, "other_records"), 1);
+        assert_eq!(count(conn, "compliance_events"), 6);
+        assert_eq!(sink.stats().posts_inserted, 0);
+        assert_eq!(sink.stats().posts_seen_again, 5);
+        assert_eq!(sink.stats().rules_inserted, 0);
+    }
+
+    type PostRow = (
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        String,
+        Option<i64>,
+        Option<i64>,
+        String,
+        i64,
+    );
+
+    fn post(conn: &Connection, id: i64) -> PostRow {
+        conn.query_row(
+            "SELECT id, author_id, posted_at, lang, kind, retweeted_id, quoted_id, format, partition \
+             FROM posts WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            },
+        )
+        .unwrap()
+    }
+
+    fn rules(conn: &Connection, id: i64) -> Vec<(Option<i64>, Option<String>, Option<String>)> {
+        let mut st = conn
+            .prepare(
+                "SELECT rule_id, tag, value FROM matching_rules WHERE post_id = ?1 ORDER BY rowid",
+            )
+            .unwrap();
+        st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Values read by hand from the fixtures (times with `date -u -d`).
+    #[test]
+    fn columns_are_right_for_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(&dir);
+        sink.write_batch(&fixtures()).unwrap();
+        let conn = sink.conn.as_ref().unwrap();
+
+        // Activity Streams, PowerTrack 1.0: rule value and null tag.
+        let p = post(conn, 66_216_303_899_328_514);
+        assert_eq!(p.1, Some(130_153_085));
+        assert_eq!(p.2, Some(1_304_622_171_000)); // 2011-05-05T19:02:51.000Z
+        assert_eq!((p.4.as_str(), p.5, p.6), ("post", None, None));
+        assert_eq!((p.7.as_str(), p.8), ("activity_streams", 0));
+        assert_eq!(
+            rules(conn, 66_216_303_899_328_514),
+            [(None, None, Some("coke".to_owned()))]
+        );
+
+        // Activity Streams share: the shared post is the object's id.
+        let p = post(conn, 572_750_675_622_428_672);
+        assert_eq!(p.1, Some(2_706_522_510));
+        assert_eq!(p.2, Some(1_425_389_376_000)); // 2015-03-03T13:29:36.000Z
+        assert_eq!(p.3.as_deref(), Some("es"));
+        assert_eq!(
+            (p.4.as_str(), p.5, p.6),
+            ("share", Some(570_966_882_922_201_089), None)
+        );
+        assert_eq!(rules(conn, 572_750_675_622_428_672), [(None, None, None)]);
+
+        // Original format: a quote, then a retweet.
+        let p = post(conn, 872_836_479_608_733_696);
+        assert_eq!(p.1, Some(815_279_070_241_955_840));
+        assert_eq!(p.2, Some(1_496_935_407_000)); // Thu Jun 08 15:23:27 +0000 2017
+        assert_eq!(p.3.as_deref(), Some("en"));
+        assert_eq!(
+            (p.4.as_str(), p.5, p.6),
+            ("post", None, Some(872_836_379_595_620_353))
+        );
+        assert_eq!((p.7.as_str(), p.8), ("original", 2));
+        let p = post(conn, 867_478_524_235_366_400);
+        assert_eq!(p.2, Some(1_495_657_971_000)); // Wed May 24 20:32:51 +0000 2017
+        assert_eq!(
+            (p.4.as_str(), p.5, p.6),
+            ("share", Some(861_651_727_614_746_624), None)
+        );
+
+        // v2: a quote; the rule id is a JSON number above 2^53, kept exact.
+        let p = post(conn, 1_377_650_090_978_992_134);
+        assert_eq!(p.1, Some(4_602_771_083));
+        assert_eq!(p.2, Some(1_617_292_351_000)); // 2021-04-01T15:52:31.000Z
+        assert_eq!(p.3.as_deref(), Some("en"));
+        assert_eq!(
+            (p.4.as_str(), p.5, p.6),
+            ("post", None, Some(1_377_640_162_566_496_258))
+        );
+        assert_eq!(p.7, "v2");
+        assert_eq!(
+            rules(conn, 1_377_650_090_978_992_134),
+            [(Some(1_377_649_934_414_049_282), None, None)]
+        );
+
+        // The record itself, verbatim.
+        let raw: String = conn
+            .query_row(
+                "SELECT raw FROM posts WHERE id = 1377650090978992134",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(raw, V2.trim());
+
+        // Compliance: the delete keyed on its string ids, not the rounded
+        // numbers beside them.
+        let (kind, post_id, user_id, at): (String, Option<i64>, Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT kind, post_id, user_id, at FROM compliance_events WHERE raw LIKE '{\"delete\"%'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(kind, "delete");
+        assert_eq!(post_id, Some(601_430_178_305_220_600));
+        assert_eq!(user_id, Some(3_198_576_760));
+        assert_eq!(at, Some(1_432_228_155_593));
+        let protect: Option<i64> = conn
+            .query_row(
+                "SELECT user_id FROM compliance_events WHERE kind = 'user_protect'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(protect, Some(3_182_003_550));
+    }
+
+    #[test]
+    fn migrates_an_empty_file_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gnip.db");
+        std::fs::File::create(&path).unwrap();
+        let mut sink = open(&dir);
+        {
+            let conn = sink.conn.as_ref().unwrap();
+            let version: u32 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            // 2 = FULL: a commit survives a power cut.
+            let sync: i64 = conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 2);
+        }
+        sink.write_batch(&fixtures()[..2]).unwrap();
+        sink.close().unwrap();
+        let sink = open(&dir);
+        assert_eq!(count(sink.conn.as_ref().unwrap(), "posts"), 2);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema_and_a_foreign_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = dir.path().join("newer.db");
+        Connection::open(&newer)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        match SqliteSink::open(&SqliteConfig::new(newer)) {
+            Err(SinkError::Fatal(msg)) => assert!(msg.contains("newer"), "{msg}"),
+            other => panic!("expected a fatal error, got {:?}", other.err()),
+        }
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("PRAGMA application_id = 42; CREATE TABLE posts (x);")
+            .unwrap();
+        match SqliteSink::open(&SqliteConfig::new(foreign)) {
+            Err(SinkError::Fatal(msg)) => assert!(msg.contains("another program"), "{msg}"),
+            other => panic!("expected a fatal error, got {:?}", other.err()),
+        }
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![0x55u8; 8192]).unwrap();
+        assert!(matches!(
+            SqliteSink::open(&SqliteConfig::new(garbage)),
+            Err(SinkError::Fatal(_))
+        ));
+    }
+
+    #[test]
+    fn a_locked_database_is_transient_then_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gnip.db");
+        let config = SqliteConfig {
+            busy_timeout: Duration::from_millis(50),
+            ..SqliteConfig::new(path.clone())
+        };
+        let mut sink = SqliteSink::open(&config).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE; INSERT INTO system_messages (level, message, received_at, partition, raw) VALUES ('info', 'x', 0, 0, 'x');").unwrap();
+        let batch = fixtures();
+        match sink.write_batch(&batch) {
+            Err(SinkError::Transient(msg)) => assert!(msg.contains("locked"), "{msg}"),
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+        other.execute_batch("COMMIT").unwrap();
+        sink.write_batch(&batch).unwrap();
+        let conn = sink.conn.as_ref().unwrap();
+        assert_eq!(count(conn, "posts"), 5);
+        assert_eq!(count(conn, "system_messages"), 3);
+        assert_eq!(sink.stats().batches, 1);
+    }
+
+    #[test]
+    fn unreadable_records_are_set_aside_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(&dir);
+        let batch = vec![
+            entry(
+                Kind::Activity,
+                r#"{"id_str":"12","created_at":"Wed Oct 10 20:19:24 +0000 2018""#,
+                0,
+            ),
+            entry(
+                Kind::Activity,
+                r#"{"data":{"id":"9300000000000000000","text":"too big"}}"#,
+                0,
+            ),
+            Entry {
+                payload: Bytes::from_static(b"{\"x\":\"\xff\"}"),
+                ..entry(Kind::Unknown, "", 0)
+            },
+        ];
+        sink.write_batch(&batch).unwrap();
+        sink.write_batch(&batch).unwrap();
+        let conn = sink.conn.as_ref().unwrap();
+        assert_eq!(count(conn, "posts"), 0);
+        assert_eq!(count(conn, "other_records"), 3);
+        let blob: Vec<u8> = conn
+            .query_row(
+                "SELECT raw FROM other_records WHERE typeof(raw) = 'blob'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(blob, b"{\"x\":\"\xff\"}");
+    }
+
+    #[test]
+    fn ids_are_checked_not_wrapped() {
+        assert_eq!(sql_id(9_223_372_036_854_775_807), Ok(i64::MAX));
+        assert!(sql_id(9_223_372_036_854_775_808).is_err());
+        assert_eq!(opt_id(None), Ok(None));
+    }
+
+    #[test]
+    fn schema_doc_holds_the_migration() {
+        assert!(crate::sinks::sqlite::SCHEMA_DOC.contains("CREATE TABLE posts"));
+        assert!(crate::sinks::sqlite::SCHEMA_DOC.contains("CREATE TABLE matching_rules"));
+    }
+}
