@@ -136,49 +136,73 @@ impl SpoolReader {
             };
         }
 
-        let idx = st.segment_index(self.read);
-        let seg = &st.segments[idx];
-        let (first, limit) = (seg.first, seg.end);
+        // Fill the batch, segment by segment, from what is durable now.
+        let mut out: Vec<Entry> = Vec::new();
+        let mut budget = max_bytes;
+        loop {
+            let idx = st.segment_index(self.read);
+            let seg = &st.segments[idx];
+            let (first, limit) = (seg.first, seg.end);
+            let room = max_records - out.len();
+            let before = out.len();
 
-        // Memory mode: clone the entries (a reference count each).
-        if seg.path.is_none() {
-            let start = (self.read.seq - first.seq) as usize;
-            let mut out = Vec::new();
-            let mut bytes = 0usize;
-            for e in &seg.entries[start..] {
-                if out.len() >= max_records
-                    || (!out.is_empty() && bytes + record_len(e.payload.len()) as usize > max_bytes)
-                {
-                    break;
+            if seg.path.is_none() {
+                // Memory mode: clone the entries (a reference count each).
+                let start = (self.read.seq - first.seq) as usize;
+                for e in seg.entries[start..].iter().take(room) {
+                    let len = record_len(e.payload.len()) as usize;
+                    if !out.is_empty() && len > budget {
+                        break;
+                    }
+                    budget = budget.saturating_sub(len);
+                    out.push(e.clone());
                 }
-                bytes += record_len(e.payload.len()) as usize;
-                out.push(e.clone());
+                drop(st);
+            } else {
+                // Disk: open the segment under the lock (it cannot be
+                // deleted while we hold it, and an open handle survives a
+                // later deletion), read outside it.
+                if self
+                    .file
+                    .as_ref()
+                    .is_none_or(|(f, _, _)| *f != first.offset)
+                {
+                    let path = seg.path.clone().expect("disk segments have a path");
+                    let file =
+                        File::open(&path).map_err(|e| SpoolError::io("open segment", &path, e))?;
+                    self.file = Some((first.offset, file, path));
+                }
+                drop(st);
+                let (_, file, path) = self.file.as_ref().expect("opened just above");
+                let got = read_disk_range(
+                    file,
+                    path,
+                    first,
+                    self.read,
+                    limit,
+                    Take {
+                        max_records: room,
+                        max_bytes: budget,
+                        at_least_one: out.is_empty(),
+                    },
+                )?;
+                if let Some(last) = got.last() {
+                    budget = budget.saturating_sub((last.end.offset - self.read.offset) as usize);
+                }
+                out.extend(got);
             }
-            drop(st);
             if let Some(last) = out.last() {
                 self.read = last.end;
             }
-            return Ok(Some(out));
+            if out.len() == before || out.len() >= max_records || budget < RECORD_HEADER_LEN {
+                break;
+            }
+            st = self.shared.lock();
+            if self.read.offset >= st.durable.offset {
+                break;
+            }
         }
-
-        // Disk: open the segment under the lock (it cannot be deleted while
-        // we hold it, and an open handle survives a later deletion).
-        if self
-            .file
-            .as_ref()
-            .is_none_or(|(f, _, _)| *f != first.offset)
-        {
-            let path = seg.path.clone().expect("disk segments have a path");
-            let file = File::open(&path).map_err(|e| SpoolError::io("open segment", &path, e))?;
-            self.file = Some((first.offset, file, path));
-        }
-        drop(st);
-        let (_, file, path) = self.file.as_ref().expect("opened just above");
-        let batch = read_disk_range(file, path, first, self.read, limit, max_records, max_bytes)?;
-        if let Some(last) = batch.last() {
-            self.read = last.end;
-        }
-        Ok(Some(batch))
+        Ok(Some(out))
     }
 
     /// Saves the cursor at `upto` (the `end` of an entry this reader
@@ -243,18 +267,34 @@ impl Drop for SpoolReader {
     }
 }
 
+/// How much one read may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Take {
+    /// Most entries.
+    pub max_records: usize,
+    /// About this many bytes.
+    pub max_bytes: usize,
+    /// Return a first entry larger than `max_bytes` rather than nothing.
+    pub at_least_one: bool,
+}
+
 /// Reads entries of the segment starting at `seg_first` from `from` up to
 /// `limit` (both entry boundaries within the segment): one read of about
-/// `max_bytes` (at least one whole entry), entries sliced out of it.
+/// `max_bytes`, entries sliced out of it. With `at_least_one`, a first entry
+/// larger than `max_bytes` is read whole on its own; without, it is left.
 pub(crate) fn read_disk_range(
     file: &File,
     path: &Path,
     seg_first: Position,
     from: Position,
     limit: Position,
-    max_records: usize,
-    max_bytes: usize,
+    take: Take,
 ) -> Result<Vec<Entry>, SpoolError> {
+    let Take {
+        max_records,
+        max_bytes,
+        at_least_one,
+    } = take;
     let avail = limit.offset.saturating_sub(from.offset);
     if avail == 0 {
         return Ok(Vec::new());
@@ -284,6 +324,9 @@ pub(crate) fn read_disk_range(
         ));
     }
     if first_len as usize > buf.len() {
+        if !at_least_one {
+            return Ok(Vec::new());
+        }
         buf = read_exact(file, path, file_pos, first_len as usize)?;
     }
 

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::error::SpoolError;
 use crate::format::SEGMENT_HEADER_LEN;
-use crate::reader::{SpoolReader, read_disk_range};
+use crate::reader::{SpoolReader, Take, read_disk_range};
 use crate::report::{DropReport, ReaderStats, RecoveryReport, SpoolStats};
 use crate::writer::SpoolWriter;
 use crate::{Entry, Position, SpoolConfig, cursor, segment};
@@ -392,8 +392,18 @@ impl Spool {
                     };
                     let mut at = first;
                     while at.offset < end.offset {
-                        let batch =
-                            read_disk_range(&file, &path, first, at, end, usize::MAX, SCAN_CHUNK)?;
+                        let batch = read_disk_range(
+                            &file,
+                            &path,
+                            first,
+                            at,
+                            end,
+                            Take {
+                                max_records: usize::MAX,
+                                max_bytes: SCAN_CHUNK,
+                                at_least_one: true,
+                            },
+                        )?;
                         let Some(last) = batch.last() else { break };
                         at = last.end;
                         batch
