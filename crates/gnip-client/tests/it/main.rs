@@ -2,3 +2,5 @@
 //! real gzip. One binary; each file is a module.
 
 mod fixtures;
+mod stream;
+mod support;
