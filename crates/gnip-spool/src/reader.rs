@@ -198,7 +198,9 @@ impl SpoolReader {
                 break;
             }
             st = self.shared.lock();
-            if self.read.offset >= st.durable.offset {
+            // Stop at the durable end, and if a drop overtook the read
+            // position meanwhile (the next call jumps and says so).
+            if self.read.offset >= st.durable.offset || self.read.offset < st.oldest().offset {
                 break;
             }
         }

@@ -74,7 +74,8 @@ pub struct SpoolStats {
     pub segments: usize,
     /// Position of the oldest retained entry.
     pub oldest: Position,
-    /// End of what the writer has appended and handed to the OS.
+    /// End of what the writer has handed to the OS (it writes in chunks of
+    /// about 1 MiB, and at every sync).
     pub head: Position,
     /// End of what is durable and visible to readers.
     pub durable: Position,

@@ -200,7 +200,10 @@ impl Spool {
             segments.push_back(Segment::new(Position::default(), None));
             (
                 new_state(segments, Position::default(), None, BTreeMap::new()),
-                RecoveryReport::default(),
+                RecoveryReport {
+                    segments: 1,
+                    ..RecoveryReport::default()
+                },
                 None,
                 PathBuf::new(),
             )

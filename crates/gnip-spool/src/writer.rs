@@ -304,6 +304,7 @@ impl SpoolWriter {
             return Err(self.fail(SpoolError::io("write segment", &self.path, e)));
         }
         self.buf.clear();
+        self.shared.lock().head = self.head;
         Ok(())
     }
 
