@@ -6,7 +6,8 @@
 //! errors worth retrying (5xx) exponentially from 5 s to 320 s; rate limits
 //! (420, 429) exponentially from 60 s, because every further 429 extends the
 //! server's penalty. Switching class resets the other counters. After an
-//! established connection drops, the first retry is immediate. Counters reset
+//! established connection drops (a network-class failure), the first retry
+//! is immediate. Counters reset
 //! only once a connection has stayed healthy for a while, so a server that
 //! accepts and then drops at once cannot pull the client into a tight loop.
 //! Jitter keeps redundant and partitioned connections from reconnecting in
@@ -155,9 +156,11 @@ impl Backoff {
         if class == FailureClass::Config {
             return None;
         }
-        // Rate limits are never skipped: reconnecting at once after a 429
-        // is exactly what extends the penalty.
-        if self.immediate && class != FailureClass::RateLimited {
+        // Only a dropped connection earns the immediate retry. HTTP errors
+        // and rate limits are never skipped: reconnecting at once after a
+        // 429 is exactly what extends the penalty, and a "too many
+        // connections" close would just evict a sibling connection.
+        if self.immediate && class == FailureClass::Network {
             self.immediate = false;
             self.last_immediate = true;
             return Some(Duration::ZERO);
@@ -284,7 +287,7 @@ mod tests {
         b.healthy();
         assert_eq!(seq(&mut b, FailureClass::Network, 3), vec![0, 250, 500]);
         b.healthy();
-        assert_eq!(seq(&mut b, FailureClass::Http, 2), vec![0, 5_000]);
+        assert_eq!(seq(&mut b, FailureClass::Http, 2), vec![5_000, 10_000]);
         b.healthy();
         assert_eq!(seq(&mut b, FailureClass::RateLimited, 1), vec![60_000]);
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::backoff::FailureClass;
 use crate::endpoint::EndpointError;
 use crate::inflate::InflateError;
+use crate::message::DisconnectKind;
 
 /// Why a connection failed or a stream stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,8 +38,13 @@ pub enum StreamError {
     #[error(transparent)]
     Inflate(#[from] InflateError),
     /// The server announced that it closes the connection.
-    #[error("server disconnect: {0}")]
-    ServerDisconnect(String),
+    #[error("server disconnect ({}): {message}", kind.as_str())]
+    ServerDisconnect {
+        /// The kind of disconnect announced.
+        kind: DisconnectKind,
+        /// The server's text.
+        message: String,
+    },
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -100,10 +106,17 @@ impl StreamError {
                 status: 420 | 429, ..
             } => FailureClass::RateLimited,
             StreamError::Http { .. } => FailureClass::Http,
+            // Too many connections: reconnecting at once would evict the
+            // other connection or be refused again (spec 10.3); wait as
+            // for an HTTP error.
+            StreamError::ServerDisconnect {
+                kind: DisconnectKind::TooManyConnections,
+                ..
+            } => FailureClass::Http,
             StreamError::Network(_)
             | StreamError::Stall(_)
             | StreamError::Inflate(_)
-            | StreamError::ServerDisconnect(_) => FailureClass::Network,
+            | StreamError::ServerDisconnect { .. } => FailureClass::Network,
         }
     }
 }

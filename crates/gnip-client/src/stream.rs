@@ -785,11 +785,10 @@ impl ConnectionTask {
             bump(&c.system_messages, 1);
             tracing::info!(level = s.level.as_str(), message = %s.message, "System message from stream.");
             if let Some(kind) = s.disconnect {
-                end = Some(End::Failed(StreamError::ServerDisconnect(format!(
-                    "{} ({})",
-                    s.message,
-                    kind.as_str()
-                ))));
+                end = Some(End::Failed(StreamError::ServerDisconnect {
+                    kind,
+                    message: s.message.clone().into_owned(),
+                }));
             }
             let event = StreamEvent::SystemMessage {
                 partition: self.partition,

@@ -372,12 +372,62 @@ async fn forced_disconnect_message_ends_the_connection_and_it_reconnects() {
         2
     );
     assert_eq!(handle.stats().system_messages, 1);
+    // "Too many connections" waits like an HTTP error instead of evicting
+    // the sibling connection at once.
+    assert!(events(&items).iter().any(|e| matches!(
+        e,
+        StreamEvent::BackingOff {
+            class: FailureClass::Http,
+            ..
+        }
+    )));
     // The system message also travels as a record of its own kind.
     assert!(
         items
             .iter()
             .any(|i| matches!(i, StreamItem::Record(r) if r.kind == Kind::System))
     );
+    handle.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_operational_disconnect_reconnects_at_once() {
+    let server = Server::start(|n, _| {
+        let mut body = posts([n as u64 + 1]);
+        if n == 0 {
+            body.extend_from_slice(
+                br#"{"errors":[{"title":"operational-disconnect","disconnect_type":"OperationalDisconnect","detail":"This stream has been disconnected for operational reasons.","type":"https://api.x.com/2/problems/operational-disconnect"}]}"#,
+            );
+            body.extend_from_slice(b"\r\n");
+        }
+        Reply::Stream {
+            gzip: false,
+            steps: vec![Step::Send(body), Step::Hang],
+        }
+    })
+    .await;
+    let url = format!("{}/2/tweets/search/stream", server.base);
+    let mut c = config(&url);
+    c.credentials = Credentials::bearer("token");
+    let (mut rx, handle) = spawn(c).expect("spawn");
+    let items = collect_until(&mut rx, |items| {
+        items
+            .iter()
+            .filter(|i| matches!(i, StreamItem::Record(_)))
+            .count()
+            >= 3
+    })
+    .await;
+    // Two posts and the v2 error object, which is a system record.
+    assert_eq!(record_ids(&items), vec![1, 2]);
+    let backoffs: Vec<_> = events(&items)
+        .into_iter()
+        .filter_map(|e| match e {
+            StreamEvent::BackingOff { delay, class, .. } => Some((*delay, *class)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(backoffs, vec![(Duration::ZERO, FailureClass::Network)]);
     handle.shutdown();
 }
 
