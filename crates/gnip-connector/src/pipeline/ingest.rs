@@ -1,0 +1,341 @@
+//! Ingest: the one thread that takes records off the stream client's
+//! channel and appends them to the spool, and turns the client's events into
+//! logs, counters and gap-journal entries.
+//!
+//! It is the only writer of the spool. It never waits on a sink: sinks read
+//! the spool on their own threads. It waits only on the disk (an append,
+//! the group fsync) or, under the spool's `pause` policy, for sinks to free
+//! space; while it waits, the client's bounded channel fills and the client
+//! stops reading the socket, which is the back-pressure we want.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gnip_client::{Kind, Record, StreamEvent, StreamItem};
+use gnip_spool::{EntryRef, Spool, SpoolWriter};
+use tokio::sync::{Notify, mpsc};
+use tracing::{debug, error, info, trace, warn};
+
+use super::counters::{IngestCounters, add};
+use crate::gaps::GapJournal;
+
+/// How often the ingest loop wakes up when nothing arrives, to run the
+/// spool's interval fsync and collect drop reports.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Longest wait between retries of a failing spool append.
+const APPEND_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// At most this many malformed-line warnings per minute reach the log; the
+/// counter has them all.
+const MALFORMED_WARNINGS_PER_MINUTE: u32 = 10;
+
+/// Everything the ingest thread needs.
+pub struct Ingest {
+    /// The client's output.
+    pub rx: mpsc::Receiver<StreamItem>,
+    /// The spool, for drop reports.
+    pub spool: Spool,
+    /// The spool's only writer.
+    pub writer: SpoolWriter,
+    /// The gap journal.
+    pub gaps: GapJournal,
+    /// Shared counters.
+    pub counters: Arc<IngestCounters>,
+    /// Stop after this many activities.
+    pub max_records: Option<u64>,
+    /// Notified when `max_records` is reached or the stream failed for good.
+    pub stop: Arc<Notify>,
+    /// Set by shutdown when the spool cannot take records and waiting is
+    /// pointless.
+    pub abandon: Arc<AtomicBool>,
+    /// Runtime handle to wait on the async channel from this thread.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// What ingest saw, for the exit summary and exit code.
+#[derive(Debug, Default)]
+pub struct IngestOutcome {
+    /// The client gave up for good with this error.
+    pub fatal: Option<gnip_client::StreamError>,
+    /// Records received but not spooled because the spool kept failing
+    /// until shutdown (recorded in the gap journal).
+    pub lost: u64,
+    /// Partitions seen connected, for the shutdown gap entries.
+    pub partitions: Vec<u16>,
+}
+
+impl Ingest {
+    /// Runs until the client's channel ends.
+    ///
+    /// # Errors
+    ///
+    /// When the spool cannot be closed (its final fsync failed).
+    pub fn run(mut self) -> Result<IngestOutcome, gnip_spool::SpoolError> {
+        let mut outcome = IngestOutcome::default();
+        let mut buf: Vec<StreamItem> = Vec::with_capacity(1024);
+        let mut limiter = RateLimit::new(MALFORMED_WARNINGS_PER_MINUTE);
+        let mut connects = 0u64;
+        loop {
+            let got = self.runtime.block_on(async {
+                tokio::time::timeout(TICK, self.rx.recv_many(&mut buf, 1024)).await
+            });
+            if let Ok(0) = got {
+                break;
+            }
+            for item in buf.drain(..) {
+                match item {
+                    StreamItem::Record(record) => {
+                        if !append_with_retry(
+                            &mut self.writer,
+                            &record,
+                            &self.counters,
+                            &self.abandon,
+                        ) {
+                            outcome.lost += 1;
+                            continue;
+                        }
+                        self.took(&record);
+                    }
+                    StreamItem::Event(event) => {
+                        self.event(event, &mut outcome, &mut connects, &mut limiter)
+                    }
+                }
+            }
+            if let Err(e) = self.writer.sync_if_due() {
+                add(&self.counters.spool_errors, 1);
+                warn!(error = %e, "Spool fsync failed; will try again.");
+            }
+            for drop in self.spool.take_drops() {
+                add(&self.counters.spool_dropped, drop.records);
+                error!(records = drop.records, readers = ?drop.readers,
+                    "Spool full: dropped the oldest records before every sink took them.");
+                if let Err(e) = self.gaps.spool_dropped(&drop) {
+                    add(&self.counters.gap_journal_errors, 1);
+                    warn!(error = %e, "Could not write the gap journal.");
+                }
+            }
+        }
+        // The stream is down from now until the next start: journal it, so
+        // that a restart knows what its backfill must cover.
+        let last = self.counters.last_received_at_ms.load(Ordering::Relaxed) as i64;
+        let now = crate::pipeline::now_ms();
+        for partition in outcome.partitions.clone() {
+            let r = self
+                .gaps
+                .stream_down(partition, (last > 0).then_some(last), now, "shutdown");
+            if let Err(e) = r {
+                add(&self.counters.gap_journal_errors, 1);
+                warn!(error = %e, "Could not write the gap journal.");
+            }
+        }
+        if outcome.lost > 0 {
+            error!(
+                records = outcome.lost,
+                "Records received but not spooled (the spool kept failing); see the gap journal."
+            );
+        }
+        let position = self.writer.close()?;
+        info!(
+            offset = position.offset,
+            records = position.seq,
+            "Spool closed."
+        );
+        Ok(outcome)
+    }
+
+    /// Bookkeeping for a record now in the spool.
+    fn took(&mut self, record: &Record) {
+        let c = &self.counters;
+        add(&c.records, 1);
+        add(&c.bytes, record.raw.len() as u64);
+        c.last_received_at_ms
+            .store(record.received_at_ms.max(0) as u64, Ordering::Relaxed);
+        match record.kind {
+            Kind::Activity => {
+                let n = c.activities.fetch_add(1, Ordering::Relaxed) + 1;
+                if self.max_records == Some(n) {
+                    info!(activities = n, "Reached the record limit; stopping.");
+                    self.stop.notify_one();
+                }
+            }
+            Kind::Compliance => add(&c.compliance, 1),
+            Kind::System | Kind::Unknown => add(&c.system, 1),
+        }
+        if let Err(e) = self
+            .gaps
+            .record_received(record.partition, record.received_at_ms)
+        {
+            add(&c.gap_journal_errors, 1);
+            warn!(error = %e, "Could not write the gap journal.");
+        }
+        trace!(
+            partition = record.partition,
+            bytes = record.raw.len(),
+            "Record spooled."
+        );
+    }
+
+    fn event(
+        &mut self,
+        event: StreamEvent,
+        outcome: &mut IngestOutcome,
+        connects: &mut u64,
+        limiter: &mut RateLimit,
+    ) {
+        fn journal<T>(r: Result<T, crate::gaps::GapError>, c: &IngestCounters) {
+            if let Err(e) = r {
+                add(&c.gap_journal_errors, 1);
+                warn!(error = %e, "Could not write the gap journal.");
+            }
+        }
+        match event {
+            StreamEvent::Connected {
+                partition,
+                connection,
+                at_ms,
+                backfill_minutes,
+            } => {
+                *connects += 1;
+                if *connects > 1 {
+                    add(&self.counters.reconnects, 1);
+                }
+                if !outcome.partitions.contains(&partition) {
+                    outcome.partitions.push(partition);
+                }
+                info!(partition, connection, backfill_minutes, "Stream connected.");
+                let r = self
+                    .gaps
+                    .stream_connected(partition, at_ms, backfill_minutes);
+                journal(r, &self.counters);
+            }
+            StreamEvent::Disconnected {
+                partition,
+                connection,
+                at_ms,
+                reason,
+                last_record_at_ms,
+            } => {
+                warn!(partition, connection, reason = %reason, "Stream disconnected.");
+                let r = self
+                    .gaps
+                    .stream_down(partition, last_record_at_ms, at_ms, &reason);
+                journal(r, &self.counters);
+            }
+            StreamEvent::BackingOff {
+                partition,
+                connection,
+                delay,
+                class,
+            } => {
+                warn!(partition, connection, delay_ms = delay.as_millis() as u64, class = ?class,
+                    "Backing off before reconnecting.");
+            }
+            StreamEvent::SystemMessage {
+                partition,
+                level,
+                message,
+            } => match level {
+                gnip_client::Level::Info => info!(partition, message = %message, "System message."),
+                gnip_client::Level::Warn => warn!(partition, message = %message, "System message."),
+                gnip_client::Level::Error => {
+                    error!(partition, message = %message, "System message.")
+                }
+            },
+            StreamEvent::DuplicateDropped { partition, post_id } => {
+                trace!(partition, post_id, "Duplicate dropped.");
+            }
+            StreamEvent::Malformed {
+                partition,
+                error,
+                excerpt,
+            } => {
+                if limiter.allow() {
+                    warn!(partition, error = %error, excerpt = %excerpt, "Malformed line skipped.");
+                } else {
+                    debug!(partition, error = %error, "Malformed line skipped.");
+                }
+            }
+            StreamEvent::Fatal(e) => {
+                error!(error = %e, "Stream stopped for good.");
+                outcome.fatal = Some(e);
+                self.stop.notify_one();
+            }
+            #[allow(unreachable_patterns)]
+            other => debug!(event = ?other, "Stream event."),
+        }
+    }
+}
+
+/// Appends a record, retrying with backoff while the spool fails (a full
+/// disk, say). Returns false only if shutdown abandoned the record.
+fn append_with_retry(
+    writer: &mut SpoolWriter,
+    record: &Record,
+    counters: &IngestCounters,
+    abandon: &AtomicBool,
+) -> bool {
+    let entry = EntryRef {
+        kind: record.kind.as_u8(),
+        partition: record.partition,
+        received_at_ms: record.received_at_ms,
+        payload: &record.raw,
+    };
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match writer.append(entry) {
+            Ok(_) => return true,
+            Err(e) => {
+                add(&counters.spool_errors, 1);
+                error!(error = %e, delay_ms = delay.as_millis() as u64,
+                    "Cannot append to the spool; the stream waits until it can.");
+                if abandon.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(APPEND_RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// A simple per-minute budget for repeated warnings.
+struct RateLimit {
+    per_minute: u32,
+    used: u32,
+    window: Instant,
+}
+
+impl RateLimit {
+    fn new(per_minute: u32) -> Self {
+        RateLimit {
+            per_minute,
+            used: 0,
+            window: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.window.elapsed() >= Duration::from_secs(60) {
+            self.window = Instant::now();
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= self.per_minute
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_a_budget_per_window() {
+        let mut limit = RateLimit::new(3);
+        let allowed = (0..10).filter(|_| limit.allow()).count();
+        assert_eq!(allowed, 3);
+        limit.window -= Duration::from_secs(61);
+        assert!(limit.allow(), "a new window starts a new budget");
+    }
+}
