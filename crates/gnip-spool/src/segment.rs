@@ -62,15 +62,17 @@ pub(crate) fn create_segment(
     Ok((file, path))
 }
 
-/// Opens an existing segment for appending at its end.
-pub(crate) fn open_for_append(path: &Path) -> Result<File, SpoolError> {
+/// Opens an existing segment for appending at its end; returns the file
+/// and its length.
+pub(crate) fn open_for_append(path: &Path) -> Result<(File, u64), SpoolError> {
     let mut file = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(|e| SpoolError::io("open segment for append", path, e))?;
-    file.seek(SeekFrom::End(0))
+    let len = file
+        .seek(SeekFrom::End(0))
         .map_err(|e| SpoolError::io("seek segment", path, e))?;
-    Ok(file)
+    Ok((file, len))
 }
 
 /// Lists the segment files of `dir` in log order, and removes the temporary

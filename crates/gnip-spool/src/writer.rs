@@ -3,13 +3,19 @@
 //!
 //! Appends are encoded into a buffer that goes to the file in large writes;
 //! `sync_data` then covers everything written so far, and only after it
-//! returns does the durable end (what readers may see) move. An fsync that
-//! fails leaves the file in an unknown state (Linux may have dropped the
-//! dirty pages and will not report it twice), so the writer refuses further
-//! work and the spool must be reopened, which recovers from what is on disk.
+//! returns does the durable end (what readers may see) move.
+//!
+//! The buffer keeps every encoded byte until the fsync that covers it has
+//! returned. When a write or an fsync fails (a full disk, an I/O error) the
+//! file is cut back to its last durable length and the whole buffer is
+//! written again on the next attempt: after a failed fsync Linux may have
+//! dropped the dirty pages and will not report it twice, so retrying the
+//! fsync alone could claim durability for data that is gone. Only if the
+//! cut itself fails does the writer refuse further work (reopening the
+//! spool then recovers from what is on disk).
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,7 +24,7 @@ use bytes::BytesMut;
 use tracing::{debug, info, warn};
 
 use crate::error::SpoolError;
-use crate::format::{SegmentHeader, encode_record, record_len};
+use crate::format::{SEGMENT_HEADER_LEN, SegmentHeader, encode_record, record_len};
 use crate::report::DropReport;
 use crate::spool::{Segment, Shared, remove_files};
 use crate::{Entry, EntryRef, FullPolicy, Position, cursor, segment};
@@ -38,8 +44,12 @@ pub struct SpoolWriter {
     /// The last segment, open for appending (disk mode).
     file: Option<File>,
     path: PathBuf,
-    /// Encoded records not yet handed to the OS.
+    /// Encoded records not yet covered by an fsync.
     buf: Vec<u8>,
+    /// How much of `buf` has been handed to the OS.
+    written: usize,
+    /// Length of the segment file at the last fsync.
+    durable_len: u64,
     /// Position of the first entry of the last segment.
     seg_first: Position,
     /// End of everything appended.
@@ -50,15 +60,14 @@ pub struct SpoolWriter {
     last_received: Option<i64>,
     /// Receive time of the first entry of the last segment, once known.
     seg_first_received: Option<i64>,
-    /// Bytes appended since the last fsync.
-    unsynced: u64,
     last_sync: Instant,
     /// Bytes that may still be appended before the limit must be checked
     /// again under the lock (readers only ever free space).
     room: u64,
     arena: BytesMut,
     max_payload: usize,
-    /// Set after a failed write or fsync: the writer refuses further work.
+    /// Set when a failed write could not be undone: the writer refuses
+    /// further work.
     failed: Option<String>,
     finished: bool,
 }
@@ -84,15 +93,15 @@ impl SpoolWriter {
                 st.last_durable_received_at_ms,
             )
         };
-        let file = match &path {
+        let (file, durable_len) = match &path {
             Some(p) => match segment::open_for_append(p) {
-                Ok(f) => Some(f),
+                Ok((f, len)) => (Some(f), len),
                 Err(e) => {
                     shared.lock().writer_open = false;
                     return Err(e);
                 }
             },
-            None => None,
+            None => (None, 0),
         };
         let max_payload = shared.config.max_payload_len();
         info!(
@@ -105,12 +114,13 @@ impl SpoolWriter {
             file,
             path: path.unwrap_or_default(),
             buf: Vec::with_capacity(WRITE_CHUNK + 64 * 1024),
+            written: 0,
+            durable_len,
             seg_first,
             head,
             durable: head,
             last_received,
             seg_first_received,
-            unsynced: 0,
             last_sync: Instant::now(),
             room: 0,
             arena: BytesMut::new(),
@@ -133,7 +143,10 @@ impl SpoolWriter {
     ///
     /// [`SpoolError::EntryTooLarge`] for a payload above
     /// [`SpoolConfig::max_payload_len`](crate::SpoolConfig::max_payload_len),
-    /// or an I/O error (after which the writer refuses further work).
+    /// or an I/O error of the write or group fsync this append triggered.
+    /// On any error this entry was not appended (retry it); entries
+    /// appended before stay buffered and the next successful sync makes
+    /// them durable.
     pub fn append(&mut self, entry: EntryRef<'_>) -> Result<Position, SpoolError> {
         self.append_inner(entry, None)
     }
@@ -174,15 +187,20 @@ impl SpoolWriter {
         if needed > self.room {
             self.make_room(needed, wait)?;
         }
-        self.room -= needed;
         if roll {
             self.roll()?;
         }
+        self.room -= needed;
 
-        let start = self.head;
+        let before = (
+            self.head,
+            self.last_received,
+            self.seg_first_received,
+            self.buf.len(),
+        );
         self.head = Position {
-            offset: start.offset + len,
-            seq: start.seq + 1,
+            offset: self.head.offset + len,
+            seq: self.head.seq + 1,
         };
         self.last_received = Some(entry.received_at_ms);
         self.seg_first_received.get_or_insert(entry.received_at_ms);
@@ -192,14 +210,23 @@ impl SpoolWriter {
         }
 
         encode_record(&entry, &mut self.buf);
-        self.unsynced += len;
-        if self.buf.len() >= WRITE_CHUNK {
-            self.write_out()?;
-        }
-        if self.unsynced >= self.shared.config.fsync_bytes
+        let result = if self.buf.len() as u64 >= self.shared.config.fsync_bytes
             || self.last_sync.elapsed() >= self.shared.config.fsync_interval
         {
-            self.sync()?;
+            self.sync().map(|_| ())
+        } else if self.buf.len() - self.written >= WRITE_CHUNK {
+            self.write_out()
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            // The file was cut back to its durable length: nothing of the
+            // buffer is in it, so this entry can be taken out again.
+            (self.head, self.last_received, self.seg_first_received) =
+                (before.0, before.1, before.2);
+            self.buf.truncate(before.3);
+            self.room += len;
+            return Err(e);
         }
         Ok(self.head)
     }
@@ -224,8 +251,8 @@ impl SpoolWriter {
     ///
     /// # Errors
     ///
-    /// An I/O error from the write or the fsync; the writer then refuses
-    /// further work.
+    /// An I/O error from the write or the fsync. Everything appended stays
+    /// buffered and the next call tries again from the last durable point.
     pub fn sync(&mut self) -> Result<Position, SpoolError> {
         self.check_failed()?;
         self.last_sync = Instant::now();
@@ -236,8 +263,12 @@ impl SpoolWriter {
         if let Some(file) = &self.file
             && let Err(e) = file.sync_data()
         {
-            return Err(self.fail(SpoolError::io("fsync segment", &self.path, e)));
+            let err = SpoolError::io("fsync segment", &self.path, e);
+            return Err(self.undo_writes(err));
         }
+        self.durable_len += self.buf.len() as u64;
+        self.buf.clear();
+        self.written = 0;
         self.publish_durable();
         Ok(self.durable)
     }
@@ -287,23 +318,43 @@ impl SpoolWriter {
         }
     }
 
-    fn fail(&mut self, err: SpoolError) -> SpoolError {
-        self.failed = Some(err.to_string());
+    /// Cuts the file back to its last durable length after a failed write
+    /// or fsync, so the next attempt writes the whole buffer again, and
+    /// returns `err`. If the cut fails the writer refuses further work.
+    fn undo_writes(&mut self, err: SpoolError) -> SpoolError {
+        self.written = 0;
+        self.shared.lock().head = self.durable;
+        let Some(file) = self.file.as_mut() else {
+            return err;
+        };
+        let cut = file
+            .set_len(self.durable_len)
+            .and_then(|()| file.seek(SeekFrom::Start(self.durable_len)));
+        match cut {
+            Ok(_) => {
+                warn!(error = %err, "Spool write failed; the buffered entries will be written again.")
+            }
+            Err(e) => {
+                self.failed = Some(format!("{err}; cutting the segment back then failed: {e}"));
+                warn!(error = %err, cut_error = %e, "Spool write failed and could not be undone; the writer stops.");
+            }
+        }
         err
     }
 
-    /// Hands the buffer to the OS (no fsync).
+    /// Hands the unwritten part of the buffer to the OS (no fsync).
     fn write_out(&mut self) -> Result<(), SpoolError> {
-        if self.buf.is_empty() {
+        if self.written == self.buf.len() {
             return Ok(());
         }
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        if let Err(e) = file.write_all(&self.buf) {
-            return Err(self.fail(SpoolError::io("write segment", &self.path, e)));
+        if let Err(e) = file.write_all(&self.buf[self.written..]) {
+            let err = SpoolError::io("write segment", &self.path, e);
+            return Err(self.undo_writes(err));
         }
-        self.buf.clear();
+        self.written = self.buf.len();
         self.shared.lock().head = self.head;
         Ok(())
     }
@@ -311,7 +362,6 @@ impl SpoolWriter {
     /// Publishes the durable end after an fsync (or a roll, which fsyncs).
     fn publish_durable(&mut self) {
         self.durable = self.head;
-        self.unsynced = 0;
         {
             let mut st = self.shared.lock();
             st.head = self.head;
@@ -368,12 +418,12 @@ impl SpoolWriter {
                 first_offset: self.head.offset,
                 first_seq: self.head.seq,
             };
-            let (file, path) = match segment::create_segment(&self.shared.config.dir, header) {
-                Ok(v) => v,
-                Err(e) => return Err(self.fail(e)),
-            };
+            // On failure the last segment stays as it is, synced and
+            // usable; the next append tries the roll again.
+            let (file, path) = segment::create_segment(&self.shared.config.dir, header)?;
             debug!(path = %path.display(), "Spool segment started.");
             self.file = Some(file);
+            self.durable_len = SEGMENT_HEADER_LEN;
             self.path = path.clone();
             self.shared
                 .lock()

@@ -136,3 +136,54 @@ fn every_entry_reported_durable_survives_sigkill() {
     // fsync (the cut is then reported on open).
     eprintln!("{truncations} of 7 reopenings cut a torn tail");
 }
+
+#[test]
+fn failed_writes_are_undone_and_retried_without_damage() {
+    let bin = example_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 3,000 entries of ~2.3 KB (7 MB) against a 1 MB file size limit.
+    let out = Command::new(&bin)
+        .arg(dir.path())
+        .arg("3000")
+        .arg("1000000")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the writer");
+    assert!(out.status.success(), "writer failed: {out:?}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let failed: u32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("failed "))
+        .and_then(|n| n.parse().ok())
+        .expect("a failed line");
+    assert_eq!(failed, 3, "appends failed at the limit until it was lifted");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("closed 3000 ")),
+        "{text}"
+    );
+
+    let mut c = config(dir.path());
+    c.segment_bytes = 64 * 1024 * 1024;
+    let (spool, report) = Spool::open(c).expect("reopen");
+    assert_eq!(
+        report.truncated_bytes, 0,
+        "the failed writes left nothing behind"
+    );
+    let mut r = spool.reader("check").expect("reader");
+    let mut next = 0u64;
+    while let Some(batch) = r
+        .read_batch(4096, 8 << 20, Duration::ZERO)
+        .expect("read back")
+    {
+        if batch.is_empty() {
+            break;
+        }
+        for e in &batch {
+            assert_eq!(e.payload.as_ref(), payload(next).as_slice(), "entry {next}");
+            next += 1;
+        }
+    }
+    assert_eq!(next, 3000);
+}
