@@ -186,6 +186,15 @@ mod tests {
     }
 
     #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Spool>();
+        send::<SpoolWriter>();
+        send::<SpoolReader>();
+    }
+
+    #[test]
     fn too_small_a_limit_is_refused() {
         let mut c = SpoolConfig::new("/tmp/x");
         c.max_bytes = c.segment_bytes;

@@ -62,15 +62,31 @@ pub(crate) fn create_segment(
     Ok((file, path))
 }
 
-/// Opens an existing segment for appending at its end; returns the file
-/// and its length.
-pub(crate) fn open_for_append(path: &Path) -> Result<(File, u64), SpoolError> {
+/// Opens an existing segment for appending at `len`, its durable length,
+/// cutting off anything after it (left by a writer whose last sync failed).
+pub(crate) fn open_for_append(path: &Path, len: u64) -> Result<(File, u64), SpoolError> {
     let mut file = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(|e| SpoolError::io("open segment for append", path, e))?;
-    let len = file
-        .seek(SeekFrom::End(0))
+    let actual = file
+        .metadata()
+        .map_err(|e| SpoolError::io("stat segment", path, e))?
+        .len();
+    if actual < len {
+        return Err(SpoolError::Corrupt {
+            path: path.to_path_buf(),
+            offset: actual,
+            reason: format!("segment is {actual} bytes, shorter than its durable length {len}"),
+        });
+    }
+    if actual > len {
+        file.set_len(len)
+            .map_err(|e| SpoolError::io("truncate segment", path, e))?;
+        file.sync_all()
+            .map_err(|e| SpoolError::io("fsync segment", path, e))?;
+    }
+    file.seek(SeekFrom::Start(len))
         .map_err(|e| SpoolError::io("seek segment", path, e))?;
     Ok((file, len))
 }

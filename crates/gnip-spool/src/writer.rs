@@ -81,20 +81,27 @@ impl SpoolWriter {
             }
             st.writer_open = true;
             st.closed = false;
+            st.head = st.durable;
             let last = st
                 .segments
                 .back()
                 .expect("the state always holds at least one segment");
+            // A previous writer may have left bytes past the durable end
+            // (its last sync failed): the new one starts at the durable end.
+            let durable = st.durable;
             (
                 last.first,
-                st.head,
+                durable,
                 last.path.clone(),
                 last.first_received_at_ms,
                 st.last_durable_received_at_ms,
             )
         };
         let (file, durable_len) = match &path {
-            Some(p) => match segment::open_for_append(p) {
+            Some(p) => match segment::open_for_append(
+                p,
+                SEGMENT_HEADER_LEN + (head.offset - seg_first.offset),
+            ) {
                 Ok((f, len)) => (Some(f), len),
                 Err(e) => {
                     shared.lock().writer_open = false;

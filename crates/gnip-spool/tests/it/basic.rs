@@ -339,3 +339,31 @@ fn removed_reader_no_longer_holds_segments() {
     assert!(spool.stats().segments < held);
     assert_eq!(spool.stats().readers.len(), 1);
 }
+
+#[test]
+fn a_dropped_writer_syncs_and_the_next_writer_continues_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = small_config(dir.path());
+    c.fsync_interval = Duration::from_secs(3600);
+    c.fsync_bytes = 1 << 30;
+    let spool = open(c);
+    {
+        let mut w = spool.writer().expect("writer");
+        append_range(&mut w, 0, 10);
+        assert_eq!(spool.stats().durable.seq, 0);
+    }
+    assert_eq!(
+        spool.stats().durable.seq,
+        10,
+        "drop made the buffered entries durable"
+    );
+    let mut w = spool.writer().expect("a second writer");
+    append_range(&mut w, 10, 25);
+    w.close().expect("close");
+    let mut r = spool.reader("r").expect("reader");
+    let all = drain(&mut r);
+    assert_eq!(all.len(), 25);
+    for (i, e) in all.iter().enumerate() {
+        check_entry(e, i as u64);
+    }
+}
