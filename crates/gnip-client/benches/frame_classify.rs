@@ -128,6 +128,29 @@ fn bench(c: &mut Criterion) {
         allocs as f64 / records as f64
     );
 
+    // Classification alone: any allocation here is per record.
+    let lines: Vec<Bytes> = fixture_lines().into_iter().map(Bytes::from).collect();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let mut allocating = 0;
+    for l in &lines {
+        let b = ALLOCS.load(Ordering::Relaxed);
+        black_box(classify(l).expect("fixtures classify").kind());
+        if ALLOCS.load(Ordering::Relaxed) > b {
+            allocating += 1;
+            if std::env::var_os("SHOW_ALLOCATING").is_some() {
+                eprintln!(
+                    "allocates: {}",
+                    String::from_utf8_lossy(&l[..l.len().min(300)])
+                );
+            }
+        }
+    }
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    eprintln!(
+        "classify alone: {allocs} allocations over {} fixture lines ({allocating} lines allocate)",
+        lines.len()
+    );
+
     let mut g = c.benchmark_group("frame_classify");
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.sample_size(20);

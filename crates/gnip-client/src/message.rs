@@ -11,6 +11,12 @@
 //! exactly and only falls back to `f64` for larger or fractional numbers,
 //! which are rejected here. The format is detected per message from its
 //! top-level keys (spec section 4), not per stream.
+//!
+//! Allocation: strings borrow, rule lists of up to two rules live inline.
+//! What remains is at most one small allocation per line, made by serde_json
+//! itself: it keeps a stack for skipping nested arrays and objects, created
+//! afresh for every document and not reusable from outside. Measured by
+//! `benches/frame_classify.rs` (it prints the count per record).
 
 use std::borrow::Cow;
 use std::fmt;

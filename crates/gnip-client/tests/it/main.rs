@@ -4,3 +4,4 @@
 mod fixtures;
 mod stream;
 mod support;
+mod tls;
