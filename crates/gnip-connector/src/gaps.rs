@@ -49,7 +49,8 @@ pub struct Gap {
     /// Why, in words (an error, a system message, "shutdown").
     pub reason: String,
     /// Receive time of the last record before the gap (ms since the epoch);
-    /// `None` when no record had been received.
+    /// `None` when no record had been received. For a spool drop, the
+    /// receive time of the first dropped entry, when known.
     pub last_record_at_ms: Option<i64>,
     /// When the outage was noticed (or the drop recorded).
     pub down_at_ms: i64,
@@ -360,8 +361,15 @@ impl GapJournal {
             source: GapSource::SpoolDrop,
             partition: None,
             reason: format!(
-                "spool full: dropped {} entries (offsets {}..{}) before every sink took them",
-                report.records, report.from.offset, report.to.offset
+                "spool full: dropped {} entries (offsets {}..{}) before every sink took them{}",
+                report.records,
+                report.from.offset,
+                report.to.offset,
+                if report.first_received_at_ms.is_none() {
+                    "; receive times unknown"
+                } else {
+                    ""
+                }
             ),
             last_record_at_ms: report.first_received_at_ms,
             down_at_ms: now_ms,
@@ -465,21 +473,20 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<u64, Gap>, usize), GapEr
             at = next;
             continue;
         }
-        match serde_json::from_slice::<Gap>(line) {
-            Ok(gap) if complete => {
+        match (complete, serde_json::from_slice::<Gap>(line)) {
+            (true, Ok(gap)) => {
                 gaps.insert(gap.id, gap);
             }
-            // A last line without its newline, or one that does not parse:
-            // a write torn by a crash.
-            Ok(_) | Err(_) if is_last => return Ok((gaps, at)),
-            Ok(_) => unreachable!("only the last line can lack a newline"),
-            Err(e) => {
+            (_, Err(e)) if !is_last => {
                 return Err(GapError::Corrupt {
                     path: path.to_path_buf(),
                     line: line_no,
                     reason: e.to_string(),
                 });
             }
+            // A last line without its newline, or one that does not parse:
+            // a write torn by a crash.
+            _ => return Ok((gaps, at)),
         }
         at = next;
     }
