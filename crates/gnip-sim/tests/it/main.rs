@@ -4,5 +4,10 @@
 
 mod support;
 
+mod compliance;
+mod corpus;
 mod faults;
+mod recovery;
+mod rules;
 mod streaming;
+mod v2;
