@@ -2,6 +2,7 @@
 //! real gzip. One binary; each file is a module.
 
 mod fixtures;
+mod sim;
 mod stream;
 mod support;
 mod tls;
