@@ -70,9 +70,17 @@ fn sent(sim: &SimHandle) -> HashSet<u64> {
 }
 
 /// Asserts that exactly the ids the simulator sent arrived, reporting only
-/// the differences.
-fn assert_all_sent_arrived(got: &HashSet<u64>, sim: &SimHandle) {
-    let sent = sent(sim);
+/// the differences. The simulator books a record once its last byte is
+/// written, which can be a moment after the client has read it, so the
+/// ledger is polled until it holds as many ids as arrived (bounded).
+async fn assert_all_sent_arrived(got: &HashSet<u64>, sim: &SimHandle) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut sent = sent(sim);
+    while sent.len() < got.len() && tokio::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        sent = self::sent(sim);
+    }
     let missing: Vec<_> = sent.difference(got).take(5).collect();
     let extra: Vec<_> = got.difference(&sent).take(5).collect();
     assert!(
@@ -92,7 +100,7 @@ async fn powertrack_drop_mid_record_is_covered_by_backfill() {
     let items = collect_until(&mut rx, all_activities(1000)).await;
     let got = activity_ids(&items);
     assert_eq!(got.len(), 1000);
-    assert_all_sent_arrived(&got, &sim);
+    assert_all_sent_arrived(&got, &sim).await;
     let acct = sim.accounting();
     assert!(acct.connections.len() >= 2);
     // A sub-second outage: rounded up to one minute, plus one.
@@ -117,7 +125,7 @@ async fn decahose_two_partitions_two_connections_each_deliver_each_id_once() {
     let (mut rx, handle) = spawn(c).expect("spawn");
     let items = collect_until(&mut rx, all_activities(400)).await;
     let got = activity_ids(&items);
-    assert_all_sent_arrived(&got, &sim);
+    assert_all_sent_arrived(&got, &sim).await;
     let mut partitions = HashSet::new();
     for item in &items {
         if let StreamItem::Record(r) = item {
@@ -139,7 +147,7 @@ async fn v2_filtered_survives_503s_split_chunks_malformed_lines_and_a_forced_dis
     .expect("sim");
     let (mut rx, handle) = spawn(client(&sim.v2_filtered_url(), &sim)).expect("spawn");
     let items = collect_until(&mut rx, all_activities(500)).await;
-    assert_all_sent_arrived(&activity_ids(&items), &sim);
+    assert_all_sent_arrived(&activity_ids(&items), &sim).await;
     let http_backoffs = count(&items, |e| {
         matches!(
             e,
@@ -168,7 +176,7 @@ async fn stall_and_truncated_gzip_from_the_simulator_are_recovered() {
     c.stall_timeout = Duration::from_millis(300);
     let (mut rx, handle) = spawn(c).expect("spawn");
     let items = collect_until(&mut rx, all_activities(400)).await;
-    assert_all_sent_arrived(&activity_ids(&items), &sim);
+    assert_all_sent_arrived(&activity_ids(&items), &sim).await;
     let reasons: Vec<String> = events(&items)
         .into_iter()
         .filter_map(|e| match e {
