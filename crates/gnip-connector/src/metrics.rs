@@ -16,7 +16,7 @@ use axum::routing::get as route_get;
 use tracing::{info, warn};
 
 use crate::pipeline::Live;
-use crate::pipeline::counters::get;
+use crate::pipeline::counters::{SinkCounters, get};
 
 /// Starts the metrics server on `addr`; returns the bound address.
 ///
@@ -135,68 +135,89 @@ pub fn render(live: &Live) -> String {
     );
 
     let stats = live.spool.stats();
-    let _ = writeln!(
-        out,
-        "# HELP gnip_spool_disk_bytes Size of the spool on disk.\n# TYPE gnip_spool_disk_bytes gauge\ngnip_spool_disk_bytes {}",
-        stats.disk_bytes
+    family(
+        &mut out,
+        "gnip_spool_disk_bytes",
+        "gauge",
+        "Size of the spool on disk.",
+        [(None, stats.disk_bytes)],
     );
-    let _ = writeln!(
-        out,
-        "# HELP gnip_sink_lag_records Records in the spool not yet taken by the sink.\n# TYPE gnip_sink_lag_records gauge"
+    let per_reader = |f: fn(&gnip_spool::ReaderStats) -> u64| {
+        stats
+            .readers
+            .iter()
+            .map(move |r| (Some(r.name.as_str()), f(r)))
+    };
+    family(
+        &mut out,
+        "gnip_sink_lag_records",
+        "gauge",
+        "Records in the spool not yet taken by the sink.",
+        per_reader(|r| r.lag_records),
     );
-    for r in &stats.readers {
-        let _ = writeln!(
-            out,
-            "gnip_sink_lag_records{{sink=\"{}\"}} {}",
-            r.name, r.lag_records
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP gnip_sink_lag_bytes Bytes in the spool not yet taken by the sink.\n# TYPE gnip_sink_lag_bytes gauge"
+    family(
+        &mut out,
+        "gnip_sink_lag_bytes",
+        "gauge",
+        "Bytes in the spool not yet taken by the sink.",
+        per_reader(|r| r.lag_bytes),
     );
-    for r in &stats.readers {
-        let _ = writeln!(
-            out,
-            "gnip_sink_lag_bytes{{sink=\"{}\"}} {}",
-            r.name, r.lag_bytes
-        );
-    }
-    let families: [(&str, &str, &str); 4] = [
-        (
-            "gnip_sink_records_written_total",
-            "counter",
-            "Records written and committed by the sink.",
-        ),
-        (
-            "gnip_sink_batches_total",
-            "counter",
-            "Batches written and committed by the sink.",
-        ),
-        (
-            "gnip_sink_failures_total",
-            "counter",
-            "Failed write attempts of the sink.",
-        ),
-        (
-            "gnip_sink_up",
-            "gauge",
-            "1 while the sink writes normally, 0 while failing or stopped.",
-        ),
-    ];
-    for (name, kind, help) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for sink in &live.sinks {
-            let value = match name {
-                "gnip_sink_records_written_total" => get(&sink.written),
-                "gnip_sink_batches_total" => get(&sink.batches),
-                "gnip_sink_failures_total" => get(&sink.failures),
-                _ => u64::from(
-                    !sink.failing.load(Ordering::Relaxed) && !sink.dead.load(Ordering::Relaxed),
-                ),
-            };
-            let _ = writeln!(out, "{name}{{sink=\"{}\"}} {value}", sink.name);
+    let per_sink = |f: fn(&SinkCounters) -> u64| {
+        live.sinks
+            .iter()
+            .map(move |s| (Some(s.name.as_str()), f(s)))
+    };
+    family(
+        &mut out,
+        "gnip_sink_records_written_total",
+        "counter",
+        "Records written and committed by the sink.",
+        per_sink(|s| get(&s.written)),
+    );
+    family(
+        &mut out,
+        "gnip_sink_batches_total",
+        "counter",
+        "Batches written and committed by the sink.",
+        per_sink(|s| get(&s.batches)),
+    );
+    family(
+        &mut out,
+        "gnip_sink_failures_total",
+        "counter",
+        "Failed write attempts of the sink.",
+        per_sink(|s| get(&s.failures)),
+    );
+    family(
+        &mut out,
+        "gnip_sink_up",
+        "gauge",
+        "1 while the sink writes normally, 0 while failing or stopped.",
+        per_sink(|s| {
+            u64::from(!s.failing.load(Ordering::Relaxed) && !s.dead.load(Ordering::Relaxed))
+        }),
+    );
+    out
+}
+
+/// Writes one metric family: its help and type lines, then one sample per
+/// `(sink label, value)`.
+fn family<'a>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Option<&'a str>, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (sink, value) in samples {
+        match sink {
+            Some(sink) => {
+                let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {value}");
+            }
+            None => {
+                let _ = writeln!(out, "{name} {value}");
+            }
         }
     }
-    out
 }

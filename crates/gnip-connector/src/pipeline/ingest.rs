@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gnip_client::{Kind, Record, StreamEvent, StreamItem};
 use gnip_spool::{EntryRef, Spool, SpoolWriter};
@@ -26,10 +26,6 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// Longest wait between retries of a failing spool append.
 const APPEND_RETRY_MAX: Duration = Duration::from_secs(5);
-
-/// At most this many malformed-line warnings per minute reach the log; the
-/// counter has them all.
-const MALFORMED_WARNINGS_PER_MINUTE: u32 = 10;
 
 /// Everything the ingest thread needs.
 pub struct Ingest {
@@ -75,7 +71,6 @@ impl Ingest {
     pub fn run(mut self) -> Result<IngestOutcome, gnip_spool::SpoolError> {
         let mut outcome = IngestOutcome::default();
         let mut buf: Vec<StreamItem> = Vec::with_capacity(1024);
-        let mut limiter = RateLimit::new(MALFORMED_WARNINGS_PER_MINUTE);
         let mut connects = 0u64;
         loop {
             let got = self.runtime.block_on(async {
@@ -98,9 +93,7 @@ impl Ingest {
                         }
                         self.took(&record);
                     }
-                    StreamItem::Event(event) => {
-                        self.event(event, &mut outcome, &mut connects, &mut limiter)
-                    }
+                    StreamItem::Event(event) => self.event(event, &mut outcome, &mut connects),
                 }
             }
             if let Err(e) = self.writer.sync_if_due() {
@@ -177,19 +170,16 @@ impl Ingest {
         );
     }
 
-    fn event(
-        &mut self,
-        event: StreamEvent,
-        outcome: &mut IngestOutcome,
-        connects: &mut u64,
-        limiter: &mut RateLimit,
-    ) {
+    fn event(&mut self, event: StreamEvent, outcome: &mut IngestOutcome, connects: &mut u64) {
         fn journal<T>(r: Result<T, crate::gaps::GapError>, c: &IngestCounters) {
             if let Err(e) = r {
                 add(&c.gap_journal_errors, 1);
                 warn!(error = %e, "Could not write the gap journal.");
             }
         }
+        // The client already logs connection lifecycle, backoff, system
+        // messages and malformed lines (rate-limited); here they only feed
+        // the gap journal and the counters, so the logs say each thing once.
         match event {
             StreamEvent::Connected {
                 partition,
@@ -204,7 +194,7 @@ impl Ingest {
                 if !outcome.partitions.contains(&partition) {
                     outcome.partitions.push(partition);
                 }
-                info!(partition, connection, backfill_minutes, "Stream connected.");
+                debug!(partition, connection, backfill_minutes, "Stream connected.");
                 let r = self
                     .gaps
                     .stream_connected(partition, at_ms, backfill_minutes);
@@ -217,52 +207,19 @@ impl Ingest {
                 reason,
                 last_record_at_ms,
             } => {
-                warn!(partition, connection, reason = %reason, "Stream disconnected.");
+                debug!(partition, connection, reason = %reason, "Stream disconnected.");
                 let r = self
                     .gaps
                     .stream_down(partition, last_record_at_ms, at_ms, &reason);
                 journal(r, &self.counters);
             }
-            StreamEvent::BackingOff {
-                partition,
-                connection,
-                delay,
-                class,
-            } => {
-                warn!(partition, connection, delay_ms = delay.as_millis() as u64, class = ?class,
-                    "Backing off before reconnecting.");
-            }
-            StreamEvent::SystemMessage {
-                partition,
-                level,
-                message,
-            } => match level {
-                gnip_client::Level::Info => info!(partition, message = %message, "System message."),
-                gnip_client::Level::Warn => warn!(partition, message = %message, "System message."),
-                gnip_client::Level::Error => {
-                    error!(partition, message = %message, "System message.")
-                }
-            },
             StreamEvent::DuplicateDropped { partition, post_id } => {
                 trace!(partition, post_id, "Duplicate dropped.");
             }
-            StreamEvent::Malformed {
-                partition,
-                error,
-                excerpt,
-            } => {
-                if limiter.allow() {
-                    warn!(partition, error = %error, excerpt = %excerpt, "Malformed line skipped.");
-                } else {
-                    debug!(partition, error = %error, "Malformed line skipped.");
-                }
-            }
             StreamEvent::Fatal(e) => {
-                error!(error = %e, "Stream stopped for good.");
                 outcome.fatal = Some(e);
                 self.stop.notify_one();
             }
-            #[allow(unreachable_patterns)]
             other => debug!(event = ?other, "Stream event."),
         }
     }
@@ -297,45 +254,5 @@ fn append_with_retry(
                 delay = (delay * 2).min(APPEND_RETRY_MAX);
             }
         }
-    }
-}
-
-/// A simple per-minute budget for repeated warnings.
-struct RateLimit {
-    per_minute: u32,
-    used: u32,
-    window: Instant,
-}
-
-impl RateLimit {
-    fn new(per_minute: u32) -> Self {
-        RateLimit {
-            per_minute,
-            used: 0,
-            window: Instant::now(),
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        if self.window.elapsed() >= Duration::from_secs(60) {
-            self.window = Instant::now();
-            self.used = 0;
-        }
-        self.used += 1;
-        self.used <= self.per_minute
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_allows_a_budget_per_window() {
-        let mut limit = RateLimit::new(3);
-        let allowed = (0..10).filter(|_| limit.allow()).count();
-        assert_eq!(allowed, 3);
-        limit.window -= Duration::from_secs(61);
-        assert!(limit.allow(), "a new window starts a new budget");
     }
 }

@@ -178,7 +178,7 @@ pub async fn run(
             "Spool had a torn tail from a crash; cut it off."
         );
     }
-    let gaps = GapJournal::open(&gap_journal_path(&config.data_dir))
+    let gaps = GapJournal::open(gap_journal_path(&config.data_dir))
         .with_context(|| format!("opening the gap journal in {}", config.data_dir.display()))?;
 
     // A restart soon after the last record asks for backfill and drops the
@@ -278,10 +278,9 @@ pub async fn run(
     let mut sinks = Vec::new();
     for (name, handle) in runners {
         while !handle.is_finished() {
-            if Instant::now() >= drain_deadline || stop_is_hard(&stop) {
-                if !abandon.swap(true, Ordering::SeqCst) {
-                    warn!("Sinks did not drain in time; what is left stays in the spool.");
-                }
+            let give_up = Instant::now() >= drain_deadline || stop_is_hard(&stop);
+            if give_up && !abandon.swap(true, Ordering::SeqCst) {
+                warn!("Sinks did not drain in time; what is left stays in the spool.");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -346,10 +345,11 @@ fn resume_point(spool: &Spool) -> anyhow::Result<Option<Resume>> {
     let mut ids = Vec::new();
     spool
         .scan_since(now - horizon, |entry| {
-            if entry.kind == Kind::Activity.as_u8() {
-                if let Ok(Message::Activity(a)) = classify(&entry.payload) {
-                    ids.push(a.post_id);
-                }
+            if entry.kind != Kind::Activity.as_u8() {
+                return;
+            }
+            if let Ok(Message::Activity(a)) = classify(&entry.payload) {
+                ids.push(a.post_id);
             }
         })
         .context("scanning the spool for recent post ids")?;

@@ -1,0 +1,108 @@
+//! The whole path under faults: every post id the simulator sent lands in
+//! SQLite exactly once and in the files at least once, and the summary's
+//! counts agree with the simulator's accounting.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::support::{Sim, Workdir, count, file_ids, run_with_deadline, sqlite_ids, summary};
+
+const TOTAL: u64 = 5_000;
+
+#[test]
+fn every_record_lands_once_through_drops_stalls_503s_malformed_lines_and_bad_gzip() {
+    // Connection 1 and every later one is cut after each 1,000 records;
+    // connection 2 stalls; connects 3-5 are refused with 503; connection 6
+    // ends in a truncated gzip member; malformed lines come throughout.
+    let sim = Sim::start(
+        "drop-every=1000,stall-after=300@2,status=503@3-5,truncate-gzip-after=200@6,malformed-every=700",
+        TOTAL,
+        Some(4_000.0),
+    );
+    let work = Workdir::new();
+    work.write_fast_config("", "", "");
+    let mut cmd = work.command(&sim);
+    cmd.arg("--max-records").arg(TOTAL.to_string());
+    let out = run_with_deadline(cmd, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+
+    let acct = sim.accounting();
+    let sent: BTreeSet<u64> = acct.sent_post_ids.iter().copied().collect();
+    assert_eq!(
+        sent.len() as u64,
+        TOTAL,
+        "the simulator sent its whole timeline"
+    );
+
+    // SQLite: each id exactly once, nothing extra.
+    let stored = sqlite_ids(&work.db());
+    assert!(stored.values().all(|&n| n == 1), "an id stored twice");
+    let stored_ids: BTreeSet<u64> = stored.keys().copied().collect();
+    let missing: Vec<_> = sent.difference(&stored_ids).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "ids sent but not in SQLite, e.g. {missing:?}\n{stderr}"
+    );
+    assert_eq!(stored_ids, sent);
+
+    // Files: each id at least once, and only ids that were sent.
+    let in_files = file_ids(&work.files());
+    assert!(in_files.is_superset(&sent), "ids missing from the files");
+    assert!(
+        in_files.is_subset(&sent),
+        "ids in the files the simulator never sent"
+    );
+
+    // The summary agrees with the simulator.
+    let s = summary(&out.stderr);
+    assert_eq!(count(&s, "activities"), TOTAL, "{stderr}");
+    assert!(
+        count(&s, "malformed") >= 1,
+        "malformed lines were counted: {s:?}"
+    );
+    let connected = acct.connections.iter().filter(|c| c.status == 200).count() as u64;
+    assert_eq!(count(&s, "reconnects"), connected - 1, "{s:?}");
+    assert!(
+        count(&s, "reconnects") >= 5,
+        "drops, the stall and bad gzip reconnected"
+    );
+    let refused = acct.connections.iter().filter(|c| c.status == 503).count();
+    assert_eq!(refused, 3, "three connects were refused");
+}
+
+#[test]
+fn wrong_password_stops_with_a_clear_message_and_exit_code_3() {
+    let sim = Sim::start("", 10, Some(100.0));
+    let work = Workdir::new();
+    work.write_fast_config("", "", "");
+    let mut cmd = work.command(&sim);
+    cmd.env("GNIP_PASSWORD", "not-the-password");
+    let out = run_with_deadline(cmd, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(
+        !stderr.contains("not-the-password"),
+        "the password leaked: {stderr}"
+    );
+}
+
+#[test]
+fn missing_url_is_a_configuration_error_with_exit_code_2() {
+    let work = Workdir::new();
+    let out = run_with_deadline(
+        {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gnip-connector"));
+            cmd.arg("run")
+                .arg("--data-dir")
+                .arg(work.state())
+                .env_remove("GNIP_URL")
+                .env_remove("GNIP_CONFIG");
+            cmd
+        },
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--url"));
+}
