@@ -596,6 +596,26 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_config_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .map(|rest| rest.split("```").next().unwrap_or_default())
+            .find(|block| block.contains("[stream]"))
+            .expect("the README has an example config");
+        let raw: RawConfig = toml::from_str(block).expect("the README's example config parses");
+        assert_eq!(raw.sinks.len(), 2);
+        assert_eq!(raw.spool.full_policy.as_deref(), Some("pause"));
+        let tables = readme
+            .split("```toml\n")
+            .map(|rest| rest.split("```").next().unwrap_or_default())
+            .find(|block| block.contains("type = \"sqlite\""))
+            .expect("the README shows sinks as tables");
+        let raw: RawConfig = toml::from_str(tables).expect("the README's sink tables parse");
+        assert!(matches!(raw.sinks[0], RawSink::Table(SinkSpec::Sqlite(_))));
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let err = toml::from_str::<RawConfig>("[stream]\nurll = \"x\"\n").expect_err("typo");
         assert!(err.to_string().contains("urll"), "{err}");
