@@ -63,10 +63,12 @@ impl Product {
     }
 
     /// The query parameter that asks for backfill, or `None` where the
-    /// product has no backfill (PowerTrack 1.0 used `client=N` instead).
+    /// product has no backfill: PowerTrack 1.0 (it used `client=N`) and the
+    /// enterprise Compliance Firehose, whose gaps are recovered by Replay
+    /// (spec 2.3 and 5.2 list backfill for neither).
     pub fn backfill_param(self) -> Option<&'static str> {
         match self {
-            Product::PowerTrackV1 => None,
+            Product::PowerTrackV1 | Product::Compliance => None,
             p if p.is_v2() => Some("backfill_minutes"),
             _ => Some("backfillMinutes"),
         }
@@ -438,6 +440,12 @@ mod tests {
         assert_eq!(
             d.url_for(Some(2), None).as_str(),
             "http://127.0.0.1:8080/stream/sample10/accounts/acme/publishers/twitter/prod.json?partition=2"
+        );
+        let c = Endpoint::enterprise("gnip-stream.x.com", Product::Compliance, "acme", "prod")
+            .expect("valid");
+        assert_eq!(
+            c.url_for(Some(8), Some(2)).as_str(),
+            "https://gnip-stream.x.com/stream/compliance/accounts/acme/publishers/twitter/prod.json?partition=8"
         );
         let v1 = Endpoint::powertrack_v1("stream.gnip.com:443", "acme", "prod").expect("valid");
         assert_eq!(

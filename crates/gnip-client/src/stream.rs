@@ -243,8 +243,9 @@ pub enum StreamEvent {
         /// The start of the line, at most 200 bytes, lossily decoded.
         excerpt: String,
     },
-    /// The outage was too long for backfill; the span must be recovered
-    /// another way (Recovery / Replay).
+    /// An outage that backfill does not cover (longer than five minutes,
+    /// backfill disabled, or a product without backfill); the span must be
+    /// recovered another way (Recovery / Replay).
     GapNotBackfilled {
         /// Partition.
         partition: u16,
@@ -556,15 +557,16 @@ impl ConnectionTask {
             let product_backfills = cfg.endpoint.product().backfill_param().is_some();
             let mut backfill = None;
             if let Some(last) = st.last_record_at_ms {
-                match backfill_minutes(now - last) {
-                    Some(m) if cfg.backfill && product_backfills => backfill = Some(m),
-                    Some(_) => {}
+                // Without backfill every outage is a gap to recover.
+                let minutes = backfill_minutes(now - last).filter(|_| cfg.backfill);
+                match minutes.filter(|_| product_backfills) {
+                    Some(m) => backfill = Some(m),
                     None => {
                         if st.gap_reported_from != Some(last) {
                             st.gap_reported_from = Some(last);
                             tracing::warn!(
                                 outage_s = (now - last) / 1000,
-                                "Outage longer than backfill covers; recovery needed."
+                                "Outage not covered by backfill; recovery needed."
                             );
                             let gap = StreamEvent::GapNotBackfilled {
                                 partition: self.partition,

@@ -656,3 +656,34 @@ async fn backfill_after_a_70_second_outage() {
     assert_eq!(handle.stats().duplicates, 1);
     handle.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_backfill_every_outage_is_reported_as_a_gap() {
+    let server = Server::start(|n, _| Reply::Stream {
+        gzip: true,
+        steps: vec![
+            Step::Send(posts([n as u64 + 1])),
+            if n == 0 { Step::End } else { Step::Hang },
+        ],
+    })
+    .await;
+    let mut c = config(&server.powertrack_url());
+    c.backfill = false;
+    let (mut rx, handle) = spawn(c).expect("spawn");
+    let items = collect_until(&mut rx, n_records(2)).await;
+    assert_eq!(record_ids(&items), vec![1, 2]);
+    assert_eq!(
+        count(&items, |e| matches!(
+            e,
+            StreamEvent::GapNotBackfilled { .. }
+        )),
+        1
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.query("backfillMinutes").is_none())
+    );
+    handle.shutdown();
+}
