@@ -310,7 +310,65 @@ mod tests {
         }
     }
 
+    /// Real records with non-ASCII text (Gnacs sample: Arabic, Japanese,
+    /// emoji...), joined as the wire does, with heartbeats between.
+    fn real_stream() -> (Vec<u8>, Vec<Frame>) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/real/activity-streams/gnacs_twitter_sample.jsonl"
+        );
+        let text = std::fs::read(path).expect("fixture");
+        let lines: Vec<&[u8]> = text
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty() && l.iter().any(|&b| b >= 0x80))
+            .take(4)
+            .collect();
+        assert_eq!(lines.len(), 4, "fixture has non-ASCII records");
+        let mut stream = Vec::new();
+        let mut frames = Vec::new();
+        for l in lines {
+            stream.extend_from_slice(l);
+            stream.extend_from_slice(b"\r\n\r\n");
+            frames.push(Frame::Record(Bytes::copy_from_slice(l)));
+            frames.push(Frame::Heartbeat);
+        }
+        (stream, frames)
+    }
+
+    #[test]
+    fn every_split_of_real_records_gives_the_same_frames() {
+        let (s, expected) = real_stream();
+        for i in 0..=s.len() {
+            let mut f = Framer::new(DEFAULT_MAX_RECORD_BYTES);
+            assert_eq!(run(&mut f, &[&s[..i], &s[i..]]), expected, "split at {i}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn any_chunking_of_real_records_gives_the_same_frames(
+            cuts in proptest::collection::vec(0usize..100_000, 0..64)
+        ) {
+            let (s, expected) = real_stream();
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (s.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut prev = 0;
+            for p in points {
+                chunks.push(&s[prev..p]);
+                prev = p;
+            }
+            chunks.push(&s[prev..]);
+            let mut f = Framer::new(DEFAULT_MAX_RECORD_BYTES);
+            let got = run(&mut f, &chunks);
+            for fr in &got {
+                if let Frame::Record(r) = fr {
+                    prop_assert!(crate::message::classify(r).is_ok());
+                }
+            }
+            prop_assert_eq!(got, expected);
+        }
+
         #[test]
         fn any_chunking_gives_the_same_frames(cuts in proptest::collection::vec(0usize..200, 0..40)) {
             let s = sample_stream();
