@@ -75,6 +75,16 @@ pub(crate) fn recover_part(
     output: &Path,
     level: Compression,
 ) -> io::Result<Recovered> {
+    let tmp = with_suffix(output, super::naming::RECOVERING_SUFFIX);
+    let result = rebuild(part, output, &tmp, level);
+    if result.is_err() {
+        // Leave no half-written rebuild behind; the `.part` is still there.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn rebuild(part: &Path, output: &Path, tmp: &Path, level: Compression) -> io::Result<Recovered> {
     let mut input = File::open(part)?;
     let file_len = input.metadata()?.len();
     let dir = part.parent().unwrap_or(Path::new("."));
@@ -93,7 +103,6 @@ pub(crate) fn recover_part(
     let mut in_pos = hlen;
     let mut consumed_total = hlen as u64;
 
-    let tmp = with_suffix(output, super::naming::RECOVERING_SUFFIX);
     let mut enc: Option<GzEncoder<File>> = None;
     let mut inflate = Decompress::new(false);
     let mut out = vec![0u8; 256 * 1024];
@@ -131,7 +140,7 @@ pub(crate) fn recover_part(
                         .write(true)
                         .create(true)
                         .truncate(true)
-                        .open(&tmp)?,
+                        .open(tmp)?,
                     level,
                 )),
             };
@@ -173,7 +182,9 @@ pub(crate) fn recover_part(
         let file = enc.finish()?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp, output)?;
+        fs::rename(tmp, output)?;
+        // The finished file must be durable before its source goes.
+        sync_dir(dir)?;
         report.output = Some(output.to_path_buf());
     }
     fs::remove_file(part)?;
