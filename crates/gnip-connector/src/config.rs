@@ -21,6 +21,9 @@ use crate::sinks::SinkSpec;
 /// Where state goes when neither the file nor the flags say.
 pub const DEFAULT_DATA_DIR: &str = "gnip-data";
 
+/// Default size limit of an in-memory spool: a few seconds of a busy stream.
+pub const IN_MEMORY_SPOOL_BYTES: u64 = 64 << 20;
+
 /// A configuration problem, with what to fix in the message.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -414,8 +417,12 @@ impl Config {
         if let Some(v) = r.fsync_bytes {
             spool.fsync_bytes = v;
         }
-        if let Some(v) = r.max_bytes {
-            spool.max_bytes = v;
+        match r.max_bytes {
+            Some(v) => spool.max_bytes = v,
+            // In memory, the limit is memory: keep it to what a process can
+            // hold without noticing (the disk default is gigabytes).
+            None if spool.in_memory => spool.max_bytes = IN_MEMORY_SPOOL_BYTES,
+            None => {}
         }
         if let Some(p) = r.full_policy {
             spool.full_policy = match p.as_str() {
