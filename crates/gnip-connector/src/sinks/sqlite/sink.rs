@@ -676,4 +676,91 @@ mod tests {
         assert!(crate::sinks::sqlite::SCHEMA_DOC.contains("CREATE TABLE posts"));
         assert!(crate::sinks::sqlite::SCHEMA_DOC.contains("CREATE TABLE matching_rules"));
     }
+    const KILL_DB_VAR: &str = "GNIP_SQLITE_KILL_TEST_DB";
+
+    /// Batch `b` of the kill test: 50 v2 posts with one rule each.
+    fn kill_batch(b: u64) -> Vec<Entry> {
+        (0..50)
+            .map(|i| {
+                let id = 1_000_000 + b * 1000 + i;
+                let text = "t".repeat(2000);
+                let line = format!(
+                    r#"{{"data":{{"id":"{id}","author_id":"{}","created_at":"2021-04-01T15:52:31.000Z","text":"{text}"}},"matching_rules":[{{"id":"77","tag":"kill"}}]}}"#,
+                    b + 1
+                );
+                entry(Kind::Activity, &line, 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    #[ignore = "the child half of a_killed_writer_keeps_every_committed_batch, which starts it"]
+    fn kill_test_child() {
+        use std::io::Write;
+        let Some(path) = std::env::var_os(KILL_DB_VAR) else {
+            return;
+        };
+        let mut sink = SqliteSink::open(&SqliteConfig::new(path.into())).unwrap();
+        let mut out = std::io::stdout().lock();
+        for b in 0..10_000 {
+            sink.write_batch(&kill_batch(b)).unwrap();
+            writeln!(out, "acked {b}").unwrap();
+            out.flush().unwrap();
+        }
+    }
+
+    /// Kills a real process writing batches (SIGKILL) at three points,
+    /// then checks that every committed batch is there, whole, once.
+    #[test]
+    fn a_killed_writer_keeps_every_committed_batch() {
+        use std::io::BufRead;
+        for kill_after in [1u64, 9, 30] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("gnip.db");
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "sinks::sqlite::sink::tests::kill_test_child",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(KILL_DB_VAR, &path)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut acked = None;
+            for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+                if let Some(n) = line.unwrap().strip_prefix("acked ") {
+                    let n: u64 = n.parse().unwrap();
+                    acked = Some(n);
+                    if n >= kill_after {
+                        break;
+                    }
+                }
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let last = acked.expect("the child acknowledged batches before the kill") as i64;
+
+            let sink = SqliteSink::open(&SqliteConfig::new(path)).unwrap();
+            let conn = sink.conn.as_ref().unwrap();
+            let committed: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM posts WHERE author_id <= ?1",
+                    [last + 1],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(committed, (last + 1) * 50, "kill after {kill_after}");
+            // Batches are all or nothing: the one being written when the
+            // process died is either whole or absent.
+            let posts = count(conn, "posts");
+            assert!(
+                posts == committed || posts == committed + 50,
+                "{posts} posts, {committed} committed"
+            );
+            assert_eq!(count(conn, "matching_rules"), posts);
+        }
+    }
 }
