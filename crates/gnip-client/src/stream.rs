@@ -589,6 +589,7 @@ impl ConnectionTask {
             let opened = tokio::select! {
                 biased;
                 _ = self.shared.cancel.cancelled() => return Ok(()),
+                _ = self.tx.closed() => return Ok(()),
                 r = connection::open(&self.client, &url, &cfg.credentials, cfg.connect_timeout) => r,
             };
             let failure = match opened {
@@ -656,6 +657,7 @@ impl ConnectionTask {
             tokio::select! {
                 biased;
                 _ = self.shared.cancel.cancelled() => return Ok(()),
+                _ = self.tx.closed() => return Ok(()),
                 _ = tokio::time::sleep(delay) => {}
             }
         }
@@ -672,6 +674,8 @@ impl ConnectionTask {
             let next = tokio::select! {
                 biased;
                 _ = self.shared.cancel.cancelled() => return End::Shutdown,
+                // A dropped receiver ends the stream even while it is quiet.
+                _ = self.tx.closed() => return End::Shutdown,
                 _ = tokio::time::sleep_until(healthy_at), if !healthy => {
                     healthy = true;
                     st.backoff.healthy();

@@ -687,3 +687,24 @@ async fn without_backfill_every_outage_is_reported_as_a_gap() {
     );
     handle.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_receiver_closes_a_quiet_connection() {
+    let server = Server::start(|_, _| Reply::Stream {
+        gzip: true,
+        steps: vec![Step::Send(posts([1])), Step::Hang],
+    })
+    .await;
+    let (mut rx, handle) = spawn(config(&server.powertrack_url())).expect("spawn");
+    collect_until(&mut rx, n_records(1)).await;
+    drop(rx);
+    // The server's `Hang` step ends when the client closes the socket; a
+    // second request would mean the client reconnected instead.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.closed() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.closed(), 1, "the connection was not closed");
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(handle.stats().records, 1);
+}

@@ -83,6 +83,7 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    closed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Server {
@@ -94,8 +95,10 @@ impl Server {
             .expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let script: Arc<Script> = Arc::new(script);
         let log = seen.clone();
+        let closed_count = closed.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
@@ -103,12 +106,20 @@ impl Server {
                 };
                 let script = script.clone();
                 let log = log.clone();
+                let closed_count = closed_count.clone();
                 tokio::spawn(async move {
-                    let _ = serve(sock, script, log).await;
+                    if let Ok(Ended::ClientClosed) = serve(sock, script, log).await {
+                        closed_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                 });
             }
         });
-        Server { base, seen }
+        Server { base, seen, closed }
+    }
+
+    /// How many `Hang` steps ended because the client closed the socket.
+    pub fn closed(&self) -> usize {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request so far.
@@ -125,18 +136,26 @@ impl Server {
     }
 }
 
+/// How a served connection ended.
+enum Ended {
+    /// The script ran out or closed the connection itself.
+    Script,
+    /// The client closed the socket during a `Hang`.
+    ClientClosed,
+}
+
 async fn serve(
     mut sock: TcpStream,
     script: Arc<Script>,
     log: Arc<Mutex<Vec<Seen>>>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Ended> {
     // Read the request head.
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = sock.read(&mut buf).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(Ended::Script);
         }
         head.extend_from_slice(&buf[..n]);
     }
@@ -193,13 +212,13 @@ async fn serve(
                     Step::Hang => {
                         // Wait until the client goes away.
                         let mut sink = [0u8; 64];
-                        while sock.read(&mut sink).await? > 0 {}
-                        return Ok(());
+                        while sock.read(&mut sink).await.unwrap_or(0) > 0 {}
+                        return Ok(Ended::ClientClosed);
                     }
                     Step::Drop => {
                         // Close mid-body: no terminating chunk, as when a
                         // middlebox or the network cuts the connection.
-                        return Ok(());
+                        return Ok(Ended::Script);
                     }
                     Step::End => {
                         if let Some(e) = gz.take() {
@@ -208,18 +227,18 @@ async fn serve(
                         }
                         sock.write_all(b"0\r\n\r\n").await?;
                         sock.shutdown().await?;
-                        return Ok(());
+                        return Ok(Ended::Script);
                     }
                     Step::EndTruncated => {
                         sock.write_all(b"0\r\n\r\n").await?;
                         sock.shutdown().await?;
-                        return Ok(());
+                        return Ok(Ended::Script);
                     }
                 }
             }
         }
     }
-    Ok(())
+    Ok(Ended::Script)
 }
 
 async fn write_chunk(sock: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
