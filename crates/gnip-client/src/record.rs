@@ -60,7 +60,9 @@ pub struct Record {
     /// The post id of an activity, or the post id a compliance event is
     /// about; `None` for other messages.
     pub post_id: Option<u64>,
-    /// When the post was created, in milliseconds since the Unix epoch.
+    /// When the post was created, in milliseconds since the Unix epoch. For
+    /// a compliance event, when the event happened (`timestamp_ms`,
+    /// `event_at`); for a system message, its `sent` time.
     pub posted_at_ms: Option<i64>,
     /// The partition the record came from; 0 for streams without partitions.
     pub partition: u16,
