@@ -1047,4 +1047,55 @@ mod tests {
             );
         }
     }
+    /// The disk refuses writes to a file already open (full, failing):
+    /// the writer under the encoder is cut off, as the kernel would refuse.
+    #[test]
+    fn a_failed_write_mid_file_is_transient_and_the_retry_writes_once() {
+        let root = tempfile::tempdir().unwrap();
+        let mut sink = FilesSink::open(&FilesConfig::new(root.path().into()), &ctx()).unwrap();
+        let a: Vec<Entry> = (0..30).map(|i| activity(i, T17 + i as i64)).collect();
+        sink.write_batch(&a).unwrap();
+        for f in sink.open.values_mut() {
+            f.enc.get_mut().cut_off();
+        }
+        let b: Vec<Entry> = (30..60)
+            .map(|i| activity(i, T17 + 100 + i as i64))
+            .collect();
+        match sink.write_batch(&b) {
+            Err(SinkError::Transient(msg)) => assert!(msg.contains("Cannot write"), "{msg}"),
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+        assert_eq!(sink.stats().files_abandoned, 1);
+        sink.write_batch(&b).unwrap();
+        sink.close().unwrap();
+        assert_eq!(sink.stats().parts_recovered, 1);
+        let mut written = payloads(&a);
+        written.extend(payloads(&b));
+        written.sort();
+        assert_eq!(all_lines(root.path()), written);
+    }
+
+    #[test]
+    fn io_errors_are_sorted_for_the_runner() {
+        let p = Path::new("/x");
+        for kind in [
+            io::ErrorKind::StorageFull,
+            io::ErrorKind::ReadOnlyFilesystem,
+            io::ErrorKind::PermissionDenied,
+            io::ErrorKind::QuotaExceeded,
+            io::ErrorKind::Other,
+        ] {
+            let e = io_error("Cannot write", p, &io::Error::from(kind));
+            assert!(matches!(e, SinkError::Transient(_)), "{kind:?}: {e:?}");
+        }
+        let e = io_error(
+            "Cannot create directory",
+            p,
+            &io::Error::from(io::ErrorKind::NotADirectory),
+        );
+        assert!(
+            matches!(e, SinkError::Fatal(ref m) if m.contains("/x")),
+            "{e:?}"
+        );
+    }
 }
