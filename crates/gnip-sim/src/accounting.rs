@@ -57,6 +57,10 @@ pub struct ConnectionAccount {
     pub records_sent: u64,
     /// Bytes handed to the socket, head and chunk framing included.
     pub bytes_sent: u64,
+    /// Bytes of the body as the client reads it after undoing gzip:
+    /// records, delimiters, heartbeats and messages (a record cut by a fault
+    /// counts whole).
+    pub content_bytes_sent: u64,
     /// Heartbeats written.
     pub heartbeats_sent: u64,
     /// Malformed lines written by a `malformed-every` fault.
@@ -115,9 +119,16 @@ impl Ledger {
     }
 
     /// Records that connection `idx` completed `records` records carrying
-    /// the id runs `runs`, in `bytes` bytes (plus heartbeats and malformed
-    /// lines counted by the caller).
-    pub(crate) fn sent(&self, idx: usize, records: u64, bytes: u64, runs: &[(u64, u64)]) {
+    /// the id runs `runs`, in `bytes` socket bytes holding `content` decoded
+    /// bytes.
+    pub(crate) fn sent(
+        &self,
+        idx: usize,
+        records: u64,
+        bytes: u64,
+        content: u64,
+        runs: &[(u64, u64)],
+    ) {
         let mut g = self.lock();
         g.records_sent += records;
         for &(s, e) in runs {
@@ -128,6 +139,7 @@ impl Ledger {
         if let Some(c) = g.connections.get_mut(idx) {
             c.records_sent += records;
             c.bytes_sent += bytes;
+            c.content_bytes_sent += content;
         }
     }
 
@@ -170,6 +182,7 @@ mod tests {
             status: 200,
             records_sent: 0,
             bytes_sent: 0,
+            content_bytes_sent: 0,
             heartbeats_sent: 0,
             malformed_sent: 0,
             ended: None,
@@ -181,8 +194,8 @@ mod tests {
         let l = Ledger::default();
         let a = l.open(conn(1));
         let b = l.open(conn(2));
-        l.sent(a, 3, 300, &[(10, 13)]);
-        l.sent(b, 2, 200, &[(12, 14)]);
+        l.sent(a, 3, 300, 900, &[(10, 13)]);
+        l.sent(b, 2, 200, 600, &[(12, 14)]);
         let acc = l.snapshot(true);
         assert_eq!(acc.sent_post_ids, vec![10, 11, 12, 13]);
         assert_eq!(acc.resent_post_ids, vec![12]);

@@ -209,7 +209,7 @@ impl Gen {
             screen_name: format!("{first}_{last}{}", rng.u32(1..9999)),
             name: format!("{} {}", capitalise(first), capitalise(last)),
             description: format!(
-                "Writing about {}, {} and {}. Views my own. Previously at {}. {} lover.",
+                "Writing about {}, {} and {}. Previously at {}. {} lover.",
                 topics[0],
                 topics[1],
                 topics[2],
@@ -236,7 +236,7 @@ impl Gen {
         } else {
             lang_of(author.lang)
         };
-        let n = self.rng.usize(5..24);
+        let n = self.rng.usize(4..20);
         let mut words: Vec<String> = (0..n)
             .map(|_| lang.words[self.rng.usize(..lang.words.len())].to_string())
             .collect();
@@ -348,8 +348,8 @@ pub(crate) fn pool(format: Format, seed: u64, n: usize) -> Vec<Arc<Template>> {
             let author = g.users[g.rng.usize(..g.users.len())].clone();
             let post = g.post(&author);
             let kind = match g.rng.u8(..100) {
-                0..=59 => Kind::Post,
-                60..=84 => {
+                0..=67 => Kind::Post,
+                68..=87 => {
                     let u = g.users[g.rng.usize(..g.users.len())].clone();
                     Kind::Retweet(g.post(&u), u)
                 }
@@ -477,9 +477,7 @@ fn original_entities(b: &mut TemplateBuilder, p: &Post) {
         b.text(",\"status\":200,\"title\":")
             .string(title)
             .text(",\"description\":");
-        b.string(&format!(
-            "{title}. Read the full story, with pictures and comments from readers, on our site."
-        ));
+        b.string(&format!("{title}: the full story."));
         b.text("}}");
         pos += 24;
     }
@@ -580,6 +578,11 @@ fn original_tweet(b: &mut TemplateBuilder, p: &Post, u: &User, kind: &Kind, top:
             b.text(",\"is_quote_status\":false");
         }
     }
+    // A retweet's entities are those of the original it repeats.
+    let ents = match kind {
+        Kind::Retweet(op, _) => op,
+        _ => p,
+    };
     if long {
         b.text(",\"extended_tweet\":{\"full_text\":").string(&text);
         b.text(&format!(
@@ -588,7 +591,7 @@ fn original_tweet(b: &mut TemplateBuilder, p: &Post, u: &User, kind: &Kind, top:
         ));
         if top {
             b.text(",\"entities\":");
-            original_entities(b, p);
+            original_entities(b, ents);
         }
         b.text("}");
     }
@@ -598,7 +601,7 @@ fn original_tweet(b: &mut TemplateBuilder, p: &Post, u: &User, kind: &Kind, top:
     } else {
         b.text(&format!(",\"quote_count\":{quo},\"reply_count\":{rep},\"retweet_count\":{rt},\"favorite_count\":{fav},\"entities\":"));
     }
-    original_entities(b, p);
+    original_entities(b, ents);
     b.text(",\"favorited\":false,\"retweeted\":false");
     if !p.urls.is_empty() {
         b.text(",\"possibly_sensitive\":false");

@@ -481,6 +481,7 @@ async fn stream_connect(
         status: 0,
         records_sent: 0,
         bytes_sent: 0,
+        content_bytes_sent: 0,
         heartbeats_sent: 0,
         malformed_sent: 0,
         ended: None,

@@ -61,6 +61,8 @@ struct Conn<'a, 'b> {
     recent: Vec<(u64, u64)>,
     /// Records rendered on this connection, pending ones included.
     rendered: u64,
+    /// Decoded bytes already in the ledger.
+    content_accounted: u64,
     last_write: Instant,
 }
 
@@ -89,12 +91,12 @@ impl Conn<'_, '_> {
         self.body.clear();
         self.write_frame().await?;
         let bytes = self.frame.len() as u64;
-        self.shared.ledger.sent(
-            self.ledger_idx,
-            self.pending_records,
-            bytes,
-            &self.runs.runs,
-        );
+        let content = self.enc.plain_bytes() - self.content_accounted;
+        self.content_accounted = self.enc.plain_bytes();
+        let records = self.pending_records;
+        self.shared
+            .ledger
+            .sent(self.ledger_idx, records, bytes, content, &self.runs.runs);
         if !self.recent.is_empty() {
             self.shared.recent.push(self.recent.drain(..));
         }
@@ -350,6 +352,7 @@ pub(crate) async fn serve(
         runs: Runs::default(),
         recent: Vec::new(),
         rendered: 0,
+        content_accounted: 0,
         last_write: Instant::now(),
     };
     match run(&mut c, &s).await {
@@ -503,6 +506,7 @@ pub(crate) async fn too_many(
         runs: Runs::default(),
         recent: Vec::new(),
         rendered: 0,
+        content_accounted: 0,
         last_write: Instant::now(),
     };
     let result = async {

@@ -53,6 +53,7 @@ pub(crate) struct Encoder {
     gzip: bool,
     crc: Crc,
     finished: bool,
+    plain: u64,
 }
 
 impl Encoder {
@@ -62,6 +63,7 @@ impl Encoder {
             gzip,
             crc: Crc::new(),
             finished: false,
+            plain: 0,
         }
     }
 
@@ -72,8 +74,14 @@ impl Encoder {
         }
     }
 
+    /// Plain (decoded) bytes encoded so far.
+    pub(crate) fn plain_bytes(&self) -> u64 {
+        self.plain
+    }
+
     /// Appends a pre-compressed segment whose plain text is `plain`.
     pub(crate) fn segment(&mut self, out: &mut Vec<u8>, plain: &[u8], z: &[u8]) {
+        self.plain += plain.len() as u64;
         if self.gzip {
             self.crc.update(plain);
             out.extend_from_slice(z);
@@ -84,6 +92,7 @@ impl Encoder {
 
     /// Appends bytes that were not pre-compressed, as stored blocks.
     pub(crate) fn literal(&mut self, out: &mut Vec<u8>, plain: &[u8]) {
+        self.plain += plain.len() as u64;
         if !self.gzip {
             out.extend_from_slice(plain);
             return;

@@ -335,3 +335,91 @@ async fn every_format_streams_valid_records() {
         assert_eq!(ids.len(), 20);
     }
 }
+
+#[tokio::test]
+async fn bursts_add_records_on_top_of_the_rate() {
+    let h = sim(SimConfig {
+        rate: Some(1.0),
+        burst: Some(gnip_sim::Burst {
+            size: 40,
+            every: Duration::from_millis(100),
+        }),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut w = Wire::enterprise(&h, &h.powertrack_url()).await;
+    let started = tokio::time::Instant::now();
+    let got = w.records(40).await;
+    assert!(got.len() >= 40);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a burst, not the 1/s rate"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_disconnected_when_it_falls_out_of_the_history() {
+    let h = sim(SimConfig {
+        rate: Some(3000.0),
+        history_bytes: 150_000,
+        faults: gnip_sim::FaultPlan::parse("trickle=2048/10").expect("plan"),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut w = Wire::enterprise(&h, &h.powertrack_url()).await;
+    let lines = w.all_lines().await;
+    let last: serde_json::Value = serde_json::from_str(lines.last().expect("lines")).expect("JSON");
+    let msg = last["error"]["message"].as_str().expect("an error message");
+    assert!(msg.contains("maximum allowed backup"), "{msg}");
+    assert_eq!(w.end, Some(End::LastChunk));
+    eventually("accounted", || {
+        h.accounting().connections[0].ended == Some(EndReason::FullBuffer)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_accounting_file_is_written_at_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("accounting.json");
+    let h = sim(SimConfig {
+        accounting_file: Some(path.clone()),
+        ..fast(12)
+    })
+    .await;
+    let mut w = Wire::enterprise(&h, &h.powertrack_url()).await;
+    let ids: HashSet<u64> = w.records(12).await.iter().map(|l| post_id(l)).collect();
+    eventually("accounted", || h.accounting().records_sent == 12).await;
+    w.close().await;
+    h.shutdown().await;
+    let acc: gnip_sim::Accounting =
+        serde_json::from_slice(&std::fs::read(&path).expect("file written")).expect("JSON");
+    assert_eq!(acc.sent_post_ids.into_iter().collect::<HashSet<_>>(), ids);
+    assert_eq!(acc.connections.len(), 1);
+
+    let bad = sim(SimConfig {
+        accounting_file: Some(dir.path().join("no/such/dir/a.json")),
+        ..fast(1)
+    })
+    .await;
+    assert!(matches!(
+        bad.finish().await,
+        Err(gnip_sim::SimError::AccountingFile { .. })
+    ));
+}
+
+#[tokio::test]
+async fn describe_lists_every_endpoint_and_the_credentials() {
+    let h = sim(SimConfig::default()).await;
+    let text = h.describe();
+    for needle in [
+        h.powertrack_url(),
+        h.rules_url(),
+        h.decahose_url(1),
+        h.v2_filtered_url(),
+        h.accounting_url(),
+    ] {
+        assert!(text.contains(&needle), "{needle} missing from:\n{text}");
+    }
+    assert!(text.contains(&h.config().password) && text.contains(&h.config().bearer_token));
+}
