@@ -245,7 +245,7 @@ fn template(line: &str, mut p: Parsed, index: usize, c: &mut flate2::Compress) -
 ///
 /// [`SimError::Corpus`] when the file cannot be read (or is corrupt gzip),
 /// [`SimError::EmptyCorpus`] when no line is a usable post.
-pub(crate) fn load(path: &Path, _seed: u64) -> Result<HashMap<Format, Pool>, SimError> {
+pub(crate) fn load(path: &Path) -> Result<HashMap<Format, Pool>, SimError> {
     let err = |source| SimError::Corpus {
         path: path.to_path_buf(),
         source,

@@ -43,23 +43,20 @@ impl RangeSet {
         if start >= end {
             return Vec::new();
         }
-        let mut overlaps = Vec::new();
-        let (mut lo, mut hi) = (start, end);
-        // Ranges that overlap or touch [start, end) are merged into it.
-        let first = self
-            .ranges
-            .range(..=start)
-            .next_back()
-            .map(|(&s, &e)| (s, e));
-        let mut cursor = match first {
-            Some((s, e)) if e >= start => s,
+        // Every range that overlaps or touches [start, end) is merged into
+        // it: the one starting at or before `start` (if it reaches it) and
+        // all those starting inside.
+        let from = match self.ranges.range(..=start).next_back() {
+            Some((&s, &e)) if e >= start => s,
             _ => start,
         };
         let touching: Vec<(u64, u64)> = self
             .ranges
-            .range(cursor..=end)
+            .range(from..=end)
             .map(|(&s, &e)| (s, e))
             .collect();
+        let mut overlaps = Vec::new();
+        let (mut lo, mut hi) = (start, end);
         for (s, e) in touching {
             let (os, oe) = (s.max(start), e.min(end));
             if os < oe {
@@ -68,9 +65,7 @@ impl RangeSet {
             lo = lo.min(s);
             hi = hi.max(e);
             self.ranges.remove(&s);
-            cursor = e;
         }
-        let _ = cursor;
         self.ranges.insert(lo, hi);
         overlaps
     }

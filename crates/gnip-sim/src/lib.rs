@@ -9,13 +9,14 @@
 //! against the real thing. Start one with [`start`] and a [`SimConfig`];
 //! the [`SimHandle`] gives the URLs, the [`Accounting`] and shutdown.
 //!
-//! Module map, in the order a request meets them: [`http`](crate) parses
-//! requests, `route` names the endpoint, `server` admits the connection
-//! (fault statuses, authentication, compression, connection limits),
-//! `stream` writes the body from a `timeline` (one per stream and
-//! partition) whose records are `template`s built by `generate` or loaded
-//! by `corpus`, encoded by `wire`; `rules` holds the rule sets and their
-//! APIs, `fault` the fault plan, `accounting` and `ids` what was sent.
+//! Module map, in the order a request meets them: `http` parses requests,
+//! `route` names the endpoint, `server` admits the connection (fault
+//! statuses, authentication, compression, connection limits), `stream`
+//! writes the body from a `timeline` (one per stream and partition) whose
+//! records are `template`s built by `generate` or loaded by `corpus` and
+//! encoded by `wire`; `rules` holds the rule sets and their APIs, `fault`
+//! the fault plan, `compliance` the compliance events, `accounting` and
+//! `ids` what was sent, `time` the date formats.
 
 #![warn(missing_docs)]
 

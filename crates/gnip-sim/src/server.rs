@@ -226,7 +226,7 @@ pub struct SimHandle {
 pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     config.validate()?;
     let corpus = match &config.corpus {
-        Some(path) => crate::corpus::load(path, config.seed)?,
+        Some(path) => crate::corpus::load(path)?,
         None => HashMap::new(),
     };
     let listener = TcpListener::bind(config.listen)

@@ -29,6 +29,8 @@ const READ_BATCH: usize = 512;
 /// Encoded bytes gathered before a write; large writes keep the syscall
 /// count low when serving as fast as possible.
 const FLUSH_BYTES: usize = 128 * 1024;
+/// How long a stream may take to write its last bytes at shutdown.
+const SHUTDOWN_WRITE: Duration = Duration::from_millis(500);
 /// How often a reader that drives generation retries once the timeline has
 /// nothing to give (rules may have been added meanwhile).
 const DRIVE_RETRY: Duration = Duration::from_millis(200);
@@ -64,6 +66,9 @@ struct Conn<'a, 'b> {
     /// Decoded bytes already in the ledger.
     content_accounted: u64,
     last_write: Instant,
+    /// A write was abandoned part-way: the chunked framing is broken and
+    /// nothing more may be written.
+    torn: bool,
 }
 
 enum Step {
@@ -123,7 +128,10 @@ impl Conn<'_, '_> {
         };
         tokio::select! {
             r = write => r.map_err(|_| EndReason::WriteFailed)?,
-            _ = crate::server::stopped(&mut shutdown) => return Err(EndReason::Shutdown),
+            _ = crate::server::stopped(&mut shutdown) => {
+                self.torn = true;
+                return Err(EndReason::Shutdown);
+            }
         }
         self.last_write = Instant::now();
         Ok(())
@@ -354,8 +362,22 @@ pub(crate) async fn serve(
         rendered: 0,
         content_accounted: 0,
         last_write: Instant::now(),
+        torn: false,
     };
     match run(&mut c, &s).await {
+        Err(EndReason::Shutdown) => {
+            // End the body properly unless a write was torn: gzip trailer
+            // and zero-length chunk, with a short bound so that a client
+            // that stopped reading cannot hold the shutdown up.
+            if !c.torn {
+                c.enc.finish(&mut c.body);
+                c.frame.clear();
+                chunk(&mut c.frame, &c.body);
+                c.frame.extend_from_slice(LAST_CHUNK);
+                let _ = tokio::time::timeout(SHUTDOWN_WRITE, c.wr.write_all(&c.frame)).await;
+            }
+            EndReason::Shutdown
+        }
         Ok(r) | Err(r) => r,
     }
 }
@@ -508,6 +530,7 @@ pub(crate) async fn too_many(
         rendered: 0,
         content_accounted: 0,
         last_write: Instant::now(),
+        torn: false,
     };
     let result = async {
         c.write_raw(&stream_head(true, false)).await?;
