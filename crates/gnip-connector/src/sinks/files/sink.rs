@@ -111,13 +111,14 @@ fn io_error(what: &str, path: &Path, e: &io::Error) -> SinkError {
 
 impl FilesSink {
     /// Opens the sink: creates the root directory and rebuilds every
-    /// `.part` file a crash left under it into a finished file.
+    /// `.part` file a crash left under it into a finished file (one that
+    /// cannot be rebuilt now is retried before each batch).
     ///
     /// # Errors
     ///
-    /// [`SinkError::Transient`] when the directory cannot be created or a
-    /// `.part` file cannot be rebuilt now (full or read-only disk);
-    /// [`SinkError::Fatal`] when the path cannot be a directory.
+    /// [`SinkError::Transient`] when the directory cannot be created or
+    /// listed now; [`SinkError::Fatal`] when the path cannot be a
+    /// directory.
     pub fn open(config: &FilesConfig, ctx: &SinkContext) -> Result<Self, SinkError> {
         let root = config.dir.clone();
         create_dir_durable(&root).map_err(|e| io_error("Cannot create directory", &root, &e))?;
@@ -141,7 +142,10 @@ impl FilesSink {
             .map_err(|e| io_error("Cannot scan", &sink.root, &e))?;
         parts.sort();
         sink.pending = parts;
-        sink.finish_pending()?;
+        // A file that cannot be rebuilt now (full or read-only disk) stays
+        // queued: every write retries it first and fails as transient
+        // meanwhile, so the sink waits rather than the program not starting.
+        let _ = sink.finish_pending();
         info!(sink = %sink.name, dir = %sink.root.display(), "Opened files sink.");
         Ok(sink)
     }
