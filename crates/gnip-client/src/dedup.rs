@@ -15,8 +15,12 @@
 //! delivers. Firehose users should raise it (about 25 bytes per key).
 //!
 //! Keys: an activity is keyed by its post id; a compliance event by a
-//! 64-bit hash of its raw bytes with the top bit set. Post ids are
-//! snowflake ids below 2^63, so the two kinds never collide.
+//! 64-bit hash of its partition and raw bytes, with the top bit set. Post
+//! ids are snowflake ids below 2^63, so the two kinds never collide. The
+//! partition is part of a compliance key because partitions are disjoint:
+//! the same bytes twice on one partition are a redundant or backfilled copy,
+//! while identical events on two partitions are two deliveries the client
+//! cannot prove to be one.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
@@ -24,9 +28,11 @@ use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
 /// The default number of keys remembered (about 6.5 MiB).
 pub const DEFAULT_CAPACITY: usize = 1 << 18;
 
-/// The key of a non-activity record: a hash of its bytes, top bit set.
-pub fn content_key(raw: &[u8]) -> u64 {
+/// The key of a compliance record: a hash of its partition and bytes, top
+/// bit set.
+pub fn content_key(partition: u16, raw: &[u8]) -> u64 {
     let mut h = DefaultHasher::new();
+    h.write_u16(partition);
     h.write(raw);
     h.finish() | (1 << 63)
 }
@@ -150,8 +156,9 @@ mod tests {
 
     #[test]
     fn content_keys_never_look_like_post_ids() {
-        assert!(content_key(b"{\"delete\":{}}") >= 1 << 63);
-        assert_ne!(content_key(b"a"), content_key(b"b"));
-        assert_eq!(content_key(b"a"), content_key(b"a"));
+        assert!(content_key(1, b"{\"delete\":{}}") >= 1 << 63);
+        assert_ne!(content_key(1, b"a"), content_key(1, b"b"));
+        assert_ne!(content_key(1, b"a"), content_key(2, b"a"));
+        assert_eq!(content_key(1, b"a"), content_key(1, b"a"));
     }
 }

@@ -783,7 +783,7 @@ impl ConnectionTask {
                 bump(&c.activities, 1);
                 Some(a.post_id)
             }
-            Message::Compliance(_) => Some(dedup::content_key(&raw)),
+            Message::Compliance(_) => Some(dedup::content_key(self.partition, &raw)),
             _ => None,
         };
         let mut end = None;

@@ -207,3 +207,41 @@ async fn wrong_password_stops_with_a_clear_message() {
     assert!(!text.contains("wrong-Pa55"));
     assert_eq!(sim.accounting().connect_attempts, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compliance_firehose_defaults_to_all_eight_partitions() {
+    let sim = gnip_sim::start(sim_config("", 25)).await.expect("sim");
+    let url = sim.compliance_url(1).replace("?partition=1", "");
+    let (mut rx, handle) = spawn(client(&url, &sim)).expect("spawn");
+    let items = collect_until(&mut rx, |items| {
+        items
+            .iter()
+            .filter(|i| matches!(i, StreamItem::Record(r) if r.kind == Kind::Compliance))
+            .count()
+            >= 8 * 25
+    })
+    .await;
+    let mut partitions = HashSet::new();
+    for item in &items {
+        if let StreamItem::Record(r) = item {
+            assert_eq!(
+                r.kind,
+                Kind::Compliance,
+                "{:?}",
+                String::from_utf8_lossy(&r.raw)
+            );
+            partitions.insert(r.partition);
+        }
+    }
+    assert_eq!(partitions, (1..=8).collect());
+    let acct = sim.accounting();
+    assert_eq!(acct.connections.len(), 8);
+    // The enterprise Compliance Firehose gets no backfill parameter.
+    assert!(
+        acct.connections
+            .iter()
+            .all(|c| !c.path.contains("backfill"))
+    );
+    assert_eq!(handle.stats().malformed, 0);
+    handle.shutdown();
+}
