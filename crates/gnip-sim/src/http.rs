@@ -4,7 +4,7 @@
 //! byte of a stream response: where a chunk ends, when a connection is cut
 //! mid-record, reset instead of closed, or left silent.
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Request heads larger than this are refused (431).
 const MAX_HEAD: usize = 64 * 1024;
@@ -73,9 +73,11 @@ pub(crate) enum ReadError {
 }
 
 /// Reads one request from `rd`, using and keeping `buf` for bytes that
-/// arrive after it (pipelining). `Ok(None)` is a clean close between requests.
-pub(crate) async fn read_request<R: AsyncRead + Unpin>(
-    rd: &mut R,
+/// arrive after it (pipelining). `Ok(None)` is a clean close between
+/// requests. Answers `Expect: 100-continue` (curl sends it before large
+/// rule uploads and would otherwise wait a second).
+pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    rd: &mut S,
     buf: &mut Vec<u8>,
 ) -> Result<Option<Request>, ReadError> {
     let head_end = loop {
@@ -145,6 +147,15 @@ pub(crate) async fn read_request<R: AsyncRead + Unpin>(
         return Err(ReadError::Bad(413, "Request body exceeds 5 MB."));
     }
     let start = head_end + 4;
+    if buf.len() < start + len
+        && req
+            .header("expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        rd.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(|_| ReadError::Closed)?;
+    }
     while buf.len() < start + len {
         let mut tmp = [0u8; 65536];
         match rd.read(&mut tmp).await {
@@ -279,7 +290,7 @@ mod tests {
     use super::*;
 
     async fn parse(raw: &[u8]) -> (Result<Option<Request>, ReadError>, Vec<u8>) {
-        let mut rd = raw;
+        let mut rd = tokio::io::join(raw, tokio::io::sink());
         let mut buf = Vec::new();
         let r = read_request(&mut rd, &mut buf).await;
         (r, buf)
@@ -298,6 +309,29 @@ mod tests {
         assert_eq!(req.body, b"body");
         assert!(req.accepts_gzip() && req.keep_alive);
         assert_eq!(rest, b"GET / HTTP/1.1\r\n");
+    }
+
+    #[tokio::test]
+    async fn expect_continue_is_answered_before_the_body_is_read() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let task = tokio::spawn(async move {
+            let mut server = server;
+            let mut buf = Vec::new();
+            read_request(&mut server, &mut buf)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.body)
+        });
+        client
+            .write_all(b"POST /r HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = [0u8; 25];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"HTTP/1.1 100 Continue\r\n\r\n");
+        client.write_all(b"{}").await.unwrap();
+        assert_eq!(task.await.unwrap(), Some(b"{}".to_vec()));
     }
 
     #[tokio::test]

@@ -343,7 +343,7 @@ mod tests {
 
     async fn req(target: &str) -> Request {
         let raw = format!("GET {target} HTTP/1.1\r\n\r\n");
-        let mut rd = raw.as_bytes();
+        let mut rd = tokio::io::join(raw.as_bytes(), tokio::io::sink());
         crate::http::read_request(&mut rd, &mut Vec::new())
             .await
             .ok()
