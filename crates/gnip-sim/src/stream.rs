@@ -168,8 +168,11 @@ impl Conn<'_, '_> {
         self.enc.literal(&mut self.body, &text);
     }
 
+    /// A system message: `{"info":{...}}` and friends on enterprise streams;
+    /// on v2 an error is an `errors` object, while the completion of a
+    /// recovery keeps the enterprise `info` shape.
     fn system(&self, severity: &str, message: &str, extra: &str) -> String {
-        if self.v2 {
+        if self.v2 && severity == "error" {
             let kind = if message.contains("keep up") {
                 "ConnectionTooSlow"
             } else {
