@@ -708,3 +708,43 @@ async fn dropping_the_receiver_closes_a_quiet_connection() {
     assert_eq!(server.requests().len(), 1);
     assert_eq!(handle.stats().records, 1);
 }
+
+/// Backoff delays seen before the third record arrives, with connections
+/// that live 150 ms each and then drop.
+async fn delays_with_healthy_after(healthy_after: Duration) -> Vec<Duration> {
+    let server = Server::start(|n, _| Reply::Stream {
+        gzip: true,
+        steps: vec![
+            Step::Send(posts([n as u64 + 1])),
+            Step::Sleep(Duration::from_millis(150)),
+            Step::Drop,
+        ],
+    })
+    .await;
+    let mut c = config(&server.powertrack_url());
+    c.healthy_after = healthy_after;
+    let (mut rx, handle) = spawn(c).expect("spawn");
+    let items = collect_until(&mut rx, n_records(3)).await;
+    handle.shutdown();
+    events(&items)
+        .into_iter()
+        .filter_map(|e| match e {
+            StreamEvent::BackingOff { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_connections_reset_the_backoff() {
+    // Each connection outlives `healthy_after`: every drop is retried at once.
+    assert_eq!(
+        delays_with_healthy_after(Duration::from_millis(30)).await,
+        vec![Duration::ZERO, Duration::ZERO]
+    );
+    // Never healthy: the immediate retry is not granted twice in a row.
+    assert_eq!(
+        delays_with_healthy_after(Duration::from_secs(60)).await,
+        vec![Duration::ZERO, Duration::from_millis(5)]
+    );
+}
