@@ -679,12 +679,68 @@ fn rules(list: Rules<'_>) -> MatchingRules<'_> {
 
 /// An object of which only the id matters (`actor`, `user`, `object`,
 /// `retweeted_status`, `quoted_status`, `twitter_quoted_status`).
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct IdOnly {
-    #[serde(default)]
     id: Id,
-    #[serde(default)]
     id_str: Id,
+}
+
+/// A key of an [`IdOnly`] object. Keys are read as raw bytes, which spares
+/// serde_json a UTF-8 check per key: these objects are large (a user has
+/// some forty keys, a nested post thirty) and only two ASCII names matter.
+enum IdKey {
+    Id,
+    IdStr,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for IdKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IdKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<IdKey, E> {
+                Ok(match v {
+                    b"id" => IdKey::Id,
+                    b"id_str" => IdKey::IdStr,
+                    _ => IdKey::Other,
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IdKey, E> {
+                self.visit_bytes(v.as_bytes())
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdOnly {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdOnly;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object with an id")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IdOnly, A::Error> {
+                let mut out = IdOnly::default();
+                while let Some(key) = map.next_key::<IdKey>()? {
+                    match key {
+                        IdKey::Id => out.id = map.next_value()?,
+                        IdKey::IdStr => out.id_str = map.next_value()?,
+                        IdKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl IdOnly {
