@@ -745,21 +745,32 @@ mod tests {
 
             let sink = SqliteSink::open(&SqliteConfig::new(path)).unwrap();
             let conn = sink.conn.as_ref().unwrap();
-            let committed: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM posts WHERE author_id <= ?1",
-                    [last + 1],
-                    |r| r.get(0),
+            // Batches are all or nothing, in order: the batch with author
+            // id `b + 1` is whole, for every acknowledged batch and for any
+            // the child committed after the last acknowledgement read.
+            let mut st = conn
+                .prepare(
+                    "SELECT author_id, count(*) FROM posts GROUP BY author_id ORDER BY author_id",
                 )
                 .unwrap();
-            assert_eq!(committed, (last + 1) * 50, "kill after {kill_after}");
-            // Batches are all or nothing: the one being written when the
-            // process died is either whole or absent.
-            let posts = count(conn, "posts");
+            let batches: Vec<(i64, i64)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
             assert!(
-                posts == committed || posts == committed + 50,
-                "{posts} posts, {committed} committed"
+                batches.len() as i64 > last,
+                "kill after {kill_after}: {} batches, {last} acknowledged",
+                batches.len()
             );
+            for (n, (author, posts)) in batches.iter().enumerate() {
+                assert_eq!(
+                    (*author, *posts),
+                    (n as i64 + 1, 50),
+                    "kill after {kill_after}"
+                );
+            }
+            let posts = count(conn, "posts");
             assert_eq!(count(conn, "matching_rules"), posts);
         }
     }
