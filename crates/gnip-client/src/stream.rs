@@ -282,6 +282,8 @@ pub struct StreamStats {
     pub malformed: u64,
     /// System messages seen.
     pub system_messages: u64,
+    /// Messages of a shape not known here, passed on as [`Kind::Unknown`].
+    pub unknown: u64,
 }
 
 #[derive(Debug, Default)]
@@ -295,6 +297,7 @@ struct Counters {
     duplicates: AtomicU64,
     malformed: AtomicU64,
     system_messages: AtomicU64,
+    unknown: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, n: u64) -> u64 {
@@ -314,6 +317,7 @@ impl Counters {
             duplicates: r(&self.duplicates),
             malformed: r(&self.malformed),
             system_messages: r(&self.system_messages),
+            unknown: r(&self.unknown),
         }
     }
 }
@@ -784,7 +788,20 @@ impl ConnectionTask {
                 Some(a.post_id)
             }
             Message::Compliance(_) => Some(dedup::content_key(self.partition, &raw)),
-            _ => None,
+            Message::Unknown => {
+                // New message types may appear at any time (spec 1): pass
+                // them on, and name their keys in the log now and then.
+                let n = bump(&c.unknown, 1);
+                if n.is_power_of_two() {
+                    tracing::info!(
+                        keys = %top_level_keys(&raw),
+                        unknown_total = n,
+                        "Passed on a message of unknown shape."
+                    );
+                }
+                None
+            }
+            Message::System(_) => None,
         };
         let mut end = None;
         if let Message::System(s) = &msg {
@@ -842,6 +859,15 @@ impl ConnectionTask {
     }
 }
 
+/// The top-level keys of a JSON object, for logs (never the values, which
+/// may be user content).
+fn top_level_keys(raw: &[u8]) -> String {
+    match serde_json::from_slice::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(raw) {
+        Ok(map) => map.into_keys().take(10).collect::<Vec<_>>().join(","),
+        Err(_) => String::from("?"),
+    }
+}
+
 /// The first [`EXCERPT_BYTES`] of a line, cut at a character boundary.
 fn excerpt(raw: &[u8]) -> String {
     let mut end = raw.len().min(EXCERPT_BYTES);
@@ -867,6 +893,12 @@ mod tests {
         assert_eq!(backfill_minutes(300_000), Some(5));
         assert_eq!(backfill_minutes(300_001), None);
         assert_eq!(backfill_minutes(-5), Some(1));
+    }
+
+    #[test]
+    fn top_level_keys_name_keys_only() {
+        assert_eq!(top_level_keys(br#"{"b":{"secret":1},"a":"text"}"#), "a,b");
+        assert_eq!(top_level_keys(b"not json"), "?");
     }
 
     #[test]

@@ -435,6 +435,7 @@ async fn v2_operational_disconnect_reconnects_at_once() {
 async fn malformed_lines_are_reported_and_skipped() {
     let mut body = posts([1]);
     body.extend_from_slice(b"{\"data\":{\"id\":\"2\"\r\n");
+    body.extend_from_slice(b"{\"brand_new\":{\"x\":1}}\r\n");
     body.extend_from_slice(&posts([3]));
     let server = Server::start(move |_, _| Reply::Stream {
         gzip: true,
@@ -454,6 +455,13 @@ async fn malformed_lines_are_reported_and_skipped() {
     assert!(malformed.0.contains("malformed JSON"), "{}", malformed.0);
     assert_eq!(malformed.1, "{\"data\":{\"id\":\"2\"");
     assert_eq!(handle.stats().malformed, 1);
+    // An unknown shape is not malformed: it travels on as a record.
+    assert_eq!(handle.stats().unknown, 1);
+    assert!(
+        items
+            .iter()
+            .any(|i| matches!(i, StreamItem::Record(r) if r.kind == Kind::Unknown))
+    );
     handle.shutdown();
 }
 
