@@ -24,8 +24,9 @@ pub enum Fault {
         /// How many connects, when given as `xK`.
         count: Option<u32>,
     },
-    /// Cut the connection after every `records` records, in the middle of
-    /// the next record: FIN, or RST when `rst`.
+    /// Cut the connection after every `records` live records (records
+    /// re-sent by backfill do not count, so a client always makes progress),
+    /// in the middle of the next record: FIN, or RST when `rst`.
     DropEvery {
         /// Records per connection before the cut.
         records: u64,

@@ -63,6 +63,11 @@ struct Conn<'a, 'b> {
     recent: Vec<(u64, u64)>,
     /// Records rendered on this connection, pending ones included.
     rendered: u64,
+    /// Backfill records still to send before this connection reaches the
+    /// live edge of its timeline.
+    replay_left: u64,
+    /// Live records (past the backfill) rendered on this connection.
+    live: u64,
     /// Decoded bytes already in the ledger.
     content_accounted: u64,
     last_write: Instant,
@@ -152,6 +157,11 @@ impl Conn<'_, '_> {
         e.render(&mut self.enc, &mut self.body, &mut self.scratch);
         self.pending_records += 1;
         self.rendered += 1;
+        if self.replay_left > 0 {
+            self.replay_left -= 1;
+        } else {
+            self.live += 1;
+        }
         if let Some(id) = e.post_id {
             self.runs.push(id);
             if id.is_multiple_of(16)
@@ -211,7 +221,11 @@ impl Conn<'_, '_> {
     /// Applies the faults due before record number `rendered + 1` (`e`).
     async fn before_record(&mut self, e: &Entry) -> Result<Step, EndReason> {
         let n = self.rendered;
-        if self.faults.drop_every.is_some_and(|(k, _)| n == k) {
+        // Only live records count towards a periodic drop: a backfill that
+        // re-sends more than K records would otherwise cut every connection
+        // before it reached new data, and no client could make progress.
+        let live = self.live;
+        if self.replay_left == 0 && self.faults.drop_every.is_some_and(|(k, _)| live == k) {
             let rst = self.faults.drop_every.is_some_and(|(_, r)| r);
             self.flush().await?;
             self.push_partial(e);
@@ -363,6 +377,8 @@ pub(crate) async fn serve(
         runs: Runs::default(),
         recent: Vec::new(),
         rendered: 0,
+        replay_left: 0,
+        live: 0,
         content_accounted: 0,
         last_write: Instant::now(),
         torn: false,
@@ -400,6 +416,7 @@ async fn run(c: &mut Conn<'_, '_>, s: &Stream) -> Result<EndReason, EndReason> {
             } else {
                 tl.next_seq()
             };
+            c.replay_left = tl.next_seq().saturating_sub(cursor);
             let mut rx = tl.subscribe();
             loop {
                 rx.borrow_and_update();
@@ -531,6 +548,8 @@ pub(crate) async fn too_many(
         runs: Runs::default(),
         recent: Vec::new(),
         rendered: 0,
+        replay_left: 0,
+        live: 0,
         content_accounted: 0,
         last_write: Instant::now(),
         torn: false,
