@@ -59,14 +59,36 @@ pub struct RawConfig {
     pub pipeline: RawPipeline,
 }
 
-/// One entry of `sinks`: the short spec form or the full table form.
+/// One entry of `sinks`: the short spec form (`"sqlite:/var/lib/gnip/prod.db"`)
+/// or a table (`{ type = "files", dir = "...", roll_every = "1h" }`).
+///
+/// Kept as a TOML value until [`RawSink::to_spec`], so that a mistake in a
+/// table is reported by the sink's own parser (naming the bad key) rather
+/// than as "matched no variant".
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawSink {
-    /// `"sqlite:/var/lib/gnip/prod.db"`.
-    Spec(String),
-    /// `{ type = "files", dir = "...", roll_interval = "1h" }`.
-    Table(SinkSpec),
+#[serde(transparent)]
+pub struct RawSink(pub toml::Value);
+
+impl RawSink {
+    /// The sink this entry describes.
+    ///
+    /// # Errors
+    ///
+    /// When the spec or the table is not a valid sink, naming what is wrong.
+    pub fn to_spec(self) -> Result<SinkSpec, ConfigError> {
+        match self.0 {
+            toml::Value::String(text) => text
+                .parse::<SinkSpec>()
+                .map_err(|e| bad(format!("sink {text:?}: {e}"))),
+            table @ toml::Value::Table(_) => table
+                .try_into::<SinkSpec>()
+                .map_err(|e| bad(format!("sink table: {}", e.message()))),
+            other => Err(bad(format!(
+                "a sink is a string such as \"sqlite:PATH\" or a table with a `type` key, not {}",
+                other.type_str()
+            ))),
+        }
+    }
 }
 
 /// `[stream]`.
@@ -441,24 +463,19 @@ impl Config {
             args.sinks
                 .iter()
                 .cloned()
-                .map(RawSink::Spec)
+                .map(|spec| RawSink(toml::Value::String(spec)))
                 .collect::<Vec<_>>()
         } else if !raw.sinks.is_empty() {
             raw.sinks
         } else {
-            vec![RawSink::Spec(format!(
+            vec![RawSink(toml::Value::String(format!(
                 "sqlite:{}",
                 data_dir.join("gnip.db").display()
-            ))]
+            )))]
         };
         let mut sinks: Vec<SinkSpec> = Vec::with_capacity(raw_sinks.len());
         for raw_sink in raw_sinks {
-            let spec = match raw_sink {
-                RawSink::Spec(text) => text
-                    .parse::<SinkSpec>()
-                    .map_err(|e| bad(format!("sink {text:?}: {e}")))?,
-                RawSink::Table(spec) => spec,
-            };
+            let spec = raw_sink.to_spec()?;
             spec.validate()
                 .map_err(|e| bad(format!("sink {spec}: {e}")))?;
             if sinks.iter().any(|s| s.name() == spec.name()) {
@@ -619,7 +636,28 @@ mod tests {
             .find(|block| block.contains("type = \"sqlite\""))
             .expect("the README shows sinks as tables");
         let raw: RawConfig = toml::from_str(tables).expect("the README's sink tables parse");
-        assert!(matches!(raw.sinks[0], RawSink::Table(SinkSpec::Sqlite(_))));
+        let mut sinks = raw.sinks.into_iter();
+        let first = sinks
+            .next()
+            .expect("a sink")
+            .to_spec()
+            .expect("valid sink table");
+        assert!(matches!(first, SinkSpec::Sqlite(_)), "{first:?}");
+    }
+
+    #[test]
+    fn a_typo_in_a_sink_table_names_the_key() {
+        let raw: RawConfig =
+            toml::from_str("sinks = [{ type = \"files\", dir = \"/x\", rol_every = \"1h\" }]")
+                .expect("valid toml");
+        let err = raw
+            .sinks
+            .into_iter()
+            .next()
+            .expect("a sink")
+            .to_spec()
+            .expect_err("typo");
+        assert!(err.0.contains("rol_every"), "{err}");
     }
 
     #[test]

@@ -37,10 +37,10 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::gaps::GapJournal;
-use crate::sinks::SinkContext;
+use crate::sinks::{SinkContext, SinkError};
 use counters::{IngestCounters, SinkCounters, get};
 use ingest::Ingest;
-use runner::{RunnerEnd, run_sink};
+use runner::{RunnerEnd, SinkStart, run_sink};
 
 /// How far back a restart looks for its last record: backfill covers at
 /// most five minutes (spec: `backfillMinutes` 1..5).
@@ -202,19 +202,30 @@ pub async fn run(
     let mut runners = Vec::new();
     let mut sink_counters = Vec::new();
     for spec in &config.sinks {
-        let sink = spec
-            .open(&ctx)
-            .with_context(|| format!("opening sink {spec}"))?;
-        let name = sink.name().to_owned();
+        let name = spec.name().to_owned();
+        let counters = SinkCounters::new(&name);
+        let start = match spec.open(&ctx) {
+            Ok(sink) => SinkStart::Opened(sink),
+            Err(SinkError::Transient(reason)) => {
+                // The other sinks need not wait for this one's service.
+                warn!(sink = %name, error = %reason,
+                    "Sink cannot be opened yet; it will catch up from the spool.");
+                counters.failing.store(true, Ordering::Relaxed);
+                counters.set_error(Some(reason));
+                SinkStart::Retry(spec.clone(), ctx.clone())
+            }
+            Err(e @ SinkError::Fatal(_)) => {
+                return Err(anyhow::Error::new(e).context(format!("opening sink {spec}")));
+            }
+        };
         let reader = spool
             .reader(&name)
             .with_context(|| format!("opening the spool cursor of sink {name}"))?;
-        let counters = SinkCounters::new(&name);
         sink_counters.push(counters.clone());
         let (pipeline, abandon) = (config.pipeline.clone(), abandon.clone());
         let handle = std::thread::Builder::new()
             .name(format!("sink-{name}"))
-            .spawn(move || run_sink(sink, reader, pipeline, counters, abandon))
+            .spawn(move || run_sink(start, reader, pipeline, counters, abandon))
             .context("starting a sink thread")?;
         runners.push((name, handle));
     }

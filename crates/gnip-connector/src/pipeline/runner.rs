@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use super::counters::{SinkCounters, add};
 use crate::config::PipelineConfig;
-use crate::sinks::{Sink, SinkError};
+use crate::sinks::{Sink, SinkContext, SinkError, SinkSpec};
 
 /// How a runner ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,18 +29,41 @@ pub enum RunnerEnd {
     Failed(String),
 }
 
+/// A sink, or what it takes to open it when its service was not there yet.
+pub enum SinkStart {
+    /// Opened at startup.
+    Opened(Box<dyn Sink>),
+    /// Opening failed for a reason that may pass (a locked database); the
+    /// runner keeps trying with backoff while the spool holds its records.
+    Retry(SinkSpec, SinkContext),
+}
+
 /// Drives one sink until the spool is closed and drained, the sink fails
 /// for good, or `abandon` is set.
 pub fn run_sink(
-    mut sink: Box<dyn Sink>,
+    start: SinkStart,
     mut reader: SpoolReader,
     config: PipelineConfig,
     counters: Arc<SinkCounters>,
     abandon: Arc<AtomicBool>,
 ) -> RunnerEnd {
-    let name = sink.name().to_owned();
-    let span = tracing::info_span!("sink", sink = %name);
+    let span = tracing::info_span!("sink", sink = %counters.name);
     let _entered = span.enter();
+    let mut sink = match start {
+        SinkStart::Opened(sink) => sink,
+        SinkStart::Retry(spec, ctx) => {
+            match open_with_retry(&spec, &ctx, &config, &counters, &abandon) {
+                Ok(sink) => sink,
+                Err(end) => {
+                    if let RunnerEnd::Failed(reason) = &end {
+                        counters.dead.store(true, Ordering::Relaxed);
+                        error!(error = %reason, "Sink could not be opened; its records stay in the spool.");
+                    }
+                    return end;
+                }
+            }
+        }
+    };
     let end = drive(&mut *sink, &mut reader, &config, &counters, &abandon);
     if let RunnerEnd::Failed(reason) = &end {
         counters.dead.store(true, Ordering::Relaxed);
@@ -59,6 +82,38 @@ pub fn run_sink(
         }
     }
     end
+}
+
+/// Opens a sink whose service refused at startup, retrying transient
+/// failures with the same backoff as writes.
+fn open_with_retry(
+    spec: &SinkSpec,
+    ctx: &SinkContext,
+    config: &PipelineConfig,
+    counters: &SinkCounters,
+    abandon: &AtomicBool,
+) -> Result<Box<dyn Sink>, RunnerEnd> {
+    let mut delay = config.retry_initial;
+    loop {
+        if sleep_unless(abandon, delay) {
+            return Err(RunnerEnd::Abandoned);
+        }
+        match spec.open(ctx) {
+            Ok(sink) => {
+                counters.failing.store(false, Ordering::Relaxed);
+                counters.set_error(None);
+                info!("Sink opened; catching up.");
+                return Ok(sink);
+            }
+            Err(SinkError::Fatal(reason)) => return Err(RunnerEnd::Failed(reason)),
+            Err(SinkError::Transient(reason)) => {
+                add(&counters.failures, 1);
+                warn!(error = %reason, delay_ms = delay.as_millis() as u64,
+                    "Sink still cannot be opened; retrying.");
+                delay = (delay * 2).min(config.retry_max);
+            }
+        }
+    }
 }
 
 fn drive(

@@ -196,3 +196,47 @@ fn gaps_command_lists_an_outage_longer_than_backfill() {
     let gaps = listed.as_array().expect("a JSON array of gaps");
     assert_eq!(gaps.len(), 1, "the shutdown left one open outage: {text}");
 }
+
+#[test]
+fn a_database_locked_at_startup_is_opened_later_and_catches_up() {
+    const TOTAL: u64 = 3_000;
+    let sim = Sim::start("", TOTAL, Some(3_000.0));
+    let work = Workdir::new();
+    work.write_fast_config(
+        &format!(
+            "sinks = [{{ type = \"sqlite\", path = \"{}\", busy_timeout = \"50ms\" }}, \"files:{}\"]",
+            work.db().display(),
+            work.files().display()
+        ),
+        "",
+        "",
+    );
+    // Another program holds the database's write lock before we start.
+    let lock = rusqlite::Connection::open(work.db()).expect("open");
+    lock.execute_batch("BEGIN EXCLUSIVE; CREATE TABLE held (x);")
+        .expect("take the write lock");
+
+    let mut cmd = work.command_without_sinks(&sim);
+    cmd.arg("--max-records").arg(TOTAL.to_string());
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    wait_until(
+        Duration::from_secs(30),
+        "the stream to flow while locked",
+        || sim.accounting().records_sent >= 1_500,
+    );
+    lock.execute_batch("ROLLBACK").expect("release the lock");
+    drop(lock);
+
+    let out = wait_with_deadline(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot be opened yet"), "{stderr}");
+    let sent: BTreeSet<u64> = sim.accounting().sent_post_ids.into_iter().collect();
+    let stored: BTreeSet<u64> = sqlite_ids(&work.db()).into_keys().collect();
+    assert_eq!(stored, sent, "SQLite caught up once it could open");
+    assert!(file_ids(&work.files()).is_superset(&sent));
+}

@@ -220,12 +220,15 @@ async fn trickle_paces_the_bytes() {
 
 #[tokio::test]
 async fn suffixes_pick_attempts_and_faults_combine() {
-    let h = sim(with("drop-every=2@2,malformed-every=1@2-3", 4)).await;
-    let mut first = Wire::enterprise(&h, &h.firehose_url(1)).await;
-    assert_eq!(first.records(4).await.len(), 4, "attempt 1 is untouched");
-    first.close().await;
-    let url = format!("{}&backfillMinutes=1", h.firehose_url(1));
-    let mut second = Wire::enterprise(&h, &url).await;
+    let h = sim(with(
+        "status=503@1,drop-every=2@2,malformed-every=1@2-3",
+        100,
+    ))
+    .await;
+    let first = Wire::enterprise(&h, &h.firehose_url(1)).await;
+    assert_eq!(first.status, 503, "attempt 1 is refused");
+    let mut second = Wire::enterprise(&h, &h.firehose_url(1)).await;
+    assert_eq!(second.status, 200);
     let lines = second.all_lines().await;
     assert_eq!(
         lines.len(),
@@ -234,6 +237,34 @@ async fn suffixes_pick_attempts_and_faults_combine() {
     );
     assert!(serde_json::from_str::<serde_json::Value>(&lines[1]).is_err());
     assert_eq!(second.end, Some(End::Eof));
+}
+
+#[tokio::test]
+async fn records_replayed_by_backfill_do_not_count_towards_a_drop() {
+    let h = sim(with("drop-every=2", 1_000)).await;
+    let mut first = Wire::enterprise(&h, &h.powertrack_url()).await;
+    let live = first.all_lines().await;
+    assert_eq!(live.len(), 2, "two live records, then the cut");
+    assert_eq!(first.end, Some(End::Eof));
+
+    // Backfill replays the timeline from its start (more than two records,
+    // the cut one included), then two live records, then the cut.
+    let url = format!("{}?backfillMinutes=1", h.powertrack_url());
+    let mut second = Wire::enterprise(&h, &url).await;
+    let lines: Vec<String> = second
+        .all_lines()
+        .await
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(second.end, Some(End::Eof));
+    assert!(lines.len() >= 5, "replay of 3+ and 2 live: {}", lines.len());
+    assert_eq!(
+        post_id(&lines[0]),
+        post_id(&live[0]),
+        "the replay starts at the start"
+    );
+    assert_eq!(post_id(&lines[1]), post_id(&live[1]));
 }
 
 #[tokio::test]
