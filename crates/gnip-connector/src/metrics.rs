@@ -1,24 +1,27 @@
 //! Prometheus metrics and a health check over HTTP, for operators who watch
 //! dashboards rather than logs. Served only when `metrics_listen` is set.
 //!
-//! The exposition is written by hand from the pipeline's own counters: a
-//! few dozen lines of text do not justify a metrics registry dependency,
-//! and every number here already exists as an atomic counter.
+//! The exposition is written by hand from the pipeline's own counters, and
+//! served by a few lines over a tokio listener: neither a metrics registry
+//! nor an HTTP framework earns its build time for two read-only pages, and
+//! every number here already exists as an atomic counter.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get as route_get;
-use tracing::{info, warn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, info};
 
 use crate::pipeline::Live;
 use crate::pipeline::counters::{SinkCounters, get};
 
-/// Starts the metrics server on `addr`; returns the bound address.
+/// Longest request head accepted; scrapers send a few hundred bytes.
+const MAX_REQUEST_BYTES: usize = 8192;
+
+/// Starts the metrics server on `addr`; returns the bound address. It
+/// answers `GET /metrics` and `GET /health`, one request per connection.
 ///
 /// # Errors
 ///
@@ -26,20 +29,61 @@ use crate::pipeline::counters::{SinkCounters, get};
 pub async fn serve(addr: SocketAddr, live: Live) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = Router::new()
-        .route("/metrics", route_get(metrics))
-        .route("/health", route_get(health))
-        .with_state(live);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "Metrics server stopped.");
+        loop {
+            let Ok((conn, peer)) = listener.accept().await else {
+                continue;
+            };
+            let live = live.clone();
+            tokio::spawn(async move {
+                if let Err(e) = answer(conn, &live).await {
+                    debug!(peer = %peer, error = %e, "Metrics request failed.");
+                }
+            });
         }
     });
     info!(addr = %bound, "Serving metrics at /metrics and health at /health.");
     Ok(bound)
 }
 
-async fn health(State(live): State<Live>) -> (StatusCode, String) {
+/// Reads one request head and writes one response.
+async fn answer(mut conn: TcpStream, live: &Live) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "slow request"))??;
+        if n == 0 || head.len() + n > MAX_REQUEST_BYTES {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let (status, body) = match (method, path) {
+        (b"GET", b"/metrics") => ("200 OK", render(live)),
+        (b"GET", b"/health") => health(live),
+        (b"GET", _) => (
+            "404 Not Found",
+            "not found: try /metrics or /health\n".to_owned(),
+        ),
+        _ => ("405 Method Not Allowed", "only GET\n".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(response.as_bytes()).await?;
+    conn.shutdown().await
+}
+
+fn health(live: &Live) -> (&'static str, String) {
     let dead: Vec<&str> = live
         .sinks
         .iter()
@@ -47,17 +91,13 @@ async fn health(State(live): State<Live>) -> (StatusCode, String) {
         .map(|s| s.name.as_str())
         .collect();
     if dead.is_empty() {
-        (StatusCode::OK, "ok\n".into())
+        ("200 OK", "ok\n".into())
     } else {
         (
-            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable",
             format!("sinks failed: {}\n", dead.join(", ")),
         )
     }
-}
-
-async fn metrics(State(live): State<Live>) -> String {
-    render(&live)
 }
 
 /// The Prometheus text exposition of every counter.
