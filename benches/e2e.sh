@@ -14,16 +14,16 @@ cargo build --release -q -p gnip-connector
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-start_sim() {
-  # A fresh simulator per measurement: each gets the whole timeline of N.
-  "$BIN" sim --listen 127.0.0.1:0 --max-records "$N" -q >"$WORK/sim.out" 2>"$WORK/sim.err" &
+start_sim() { # MAX_RECORDS [extra sim flags]
+  # A fresh simulator per measurement: each gets a whole timeline.
+  local max=$1; shift
+  "$BIN" sim --listen 127.0.0.1:0 --max-records "$max" -q "$@" >"$WORK/sim.out" 2>"$WORK/sim.err" &
   SIM_PID=$!
   for _ in $(seq 100); do
     grep -q '^powertrack:' "$WORK/sim.out" 2>/dev/null && break
     sleep 0.05
   done
   URL=$(sed -n 's/^powertrack: //p' "$WORK/sim.out")
-  BASE=$(sed -n 's/^listening: //p' "$WORK/sim.out")
   USER_=$(sed -n 's/^user: //p' "$WORK/sim.out")
   PASS=$(sed -n 's/^password: //p' "$WORK/sim.out")
 }
@@ -31,27 +31,19 @@ stop_sim() { kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true; }
 
 peak_rss_mb() { awk '/Maximum resident set size/ {printf "%.1f", $6/1024}' "$1"; }
 
-# curl: read N records' worth, decompressing, to /dev/null.
-start_sim
+# curl: read N records, decompressing, to /dev/null. The simulator sends a
+# Forced Disconnect after N records, which ends curl's download.
+start_sim $((N + 1)) --fault "forced-disconnect-after=$N"
 T0=$(date +%s.%N)
-curl -s --compressed -u "$USER_:$PASS" "$URL" -o /dev/null --max-time 120 &
-CURL_PID=$!
-# The simulator stops generating after N records and then sends only
-# heartbeats: stop curl once its accounting shows N sent.
-while :; do
-  SENT=$(curl -s "$BASE/_sim/accounting" | python3 -c 'import json,sys; print(json.load(sys.stdin)["records_sent"])')
-  [ "$SENT" -ge "$N" ] && break
-  sleep 0.05
-done
+curl -s --compressed -u "$USER_:$PASS" "$URL" -o /dev/null --max-time 300 || true
 T1=$(date +%s.%N)
-kill $CURL_PID 2>/dev/null || true; wait $CURL_PID 2>/dev/null || true
 stop_sim
 CURL_RATE=$(python3 -c "print(round($N/($T1-$T0)))")
 echo "curl           : $CURL_RATE records/s"
 
 run_connector() { # label sink [extra flags]
   local label=$1 sink=$2; shift 2
-  start_sim
+  start_sim "$N"
   rm -rf "$WORK/out"; mkdir -p "$WORK/out"
   GNIP_PASSWORD="$PASS" /usr/bin/time -v "$BIN" run --url "$URL" --user "$USER_" \
     --sink "$sink" --data-dir "$WORK/out/state" --max-records "$N" -q "$@" \

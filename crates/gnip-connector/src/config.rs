@@ -430,8 +430,11 @@ impl Config {
         let mut spool = SpoolConfig::new(data_dir.join("spool"));
         let r = raw.spool;
         spool.in_memory = args.spool_in_memory || r.in_memory.unwrap_or(false);
-        if let Some(v) = r.segment_bytes {
-            spool.segment_bytes = v;
+        match r.segment_bytes {
+            Some(v) => spool.segment_bytes = v,
+            // Small segments, so that the memory limit holds several.
+            None if spool.in_memory => spool.segment_bytes = IN_MEMORY_SPOOL_BYTES / 8,
+            None => {}
         }
         if let Some(v) = r.fsync_interval {
             spool.fsync_interval = v;
