@@ -168,6 +168,10 @@ fn sim_config(args: &SimArgs) -> anyhow::Result<gnip_sim::SimConfig> {
         max_records: args.max_records,
         corpus: args.corpus.clone(),
         accounting_file: args.accounting_file.clone(),
+        burst: args
+            .burst
+            .map(|(size, every)| gnip_sim::Burst { size, every }),
+        compliance_rate: args.compliance_rate,
         format: match args.format {
             SimFormat::As => gnip_sim::Format::ActivityStreams,
             SimFormat::Original => gnip_sim::Format::Original,

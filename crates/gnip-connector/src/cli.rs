@@ -158,6 +158,12 @@ pub struct SimArgs {
     /// Stop generating after this many activities per stream (heartbeats go on).
     #[arg(long)]
     pub max_records: Option<u64>,
+    /// Spikes on top of --rate: SIZE extra records every DURATION, e.g. 5000/30s.
+    #[arg(long, value_parser = parse_burst)]
+    pub burst: Option<(u64, Duration)>,
+    /// Compliance events per second per compliance partition (default: as fast as read).
+    #[arg(long)]
+    pub compliance_rate: Option<f64>,
     /// Fault to inject (repeatable), e.g. status=503x3, drop-every=1000, stall-after=500@2.
     #[arg(long = "fault")]
     pub faults: Vec<String>,
@@ -182,6 +188,23 @@ pub struct SimArgs {
     /// Logging options.
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Parses `SIZE/DURATION` (`5000/30s`).
+fn parse_burst(text: &str) -> Result<(u64, Duration), String> {
+    let (size, every) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: expected SIZE/DURATION, e.g. 5000/30s"))?;
+    let size = size
+        .trim()
+        .parse()
+        .map_err(|e| format!("burst size {size:?}: {e}"))?;
+    let every = humantime::parse_duration(every.trim())
+        .map_err(|e| format!("burst period {every:?}: {e}"))?;
+    if every.is_zero() {
+        return Err("the burst period must be more than zero".into());
+    }
+    Ok((size, every))
 }
 
 /// Arguments of `gaps`.
@@ -233,6 +256,14 @@ mod tests {
         assert_eq!(args.duration, Some(Duration::from_secs(90)));
         assert_eq!(args.max_records, Some(10));
         assert_eq!(args.log.verbose, 1);
+    }
+
+    #[test]
+    fn burst_parses_size_and_period() {
+        assert_eq!(parse_burst("5000/30s"), Ok((5000, Duration::from_secs(30))));
+        assert!(parse_burst("5000").is_err());
+        assert!(parse_burst("x/1s").is_err());
+        assert!(parse_burst("10/0s").is_err());
     }
 
     #[test]

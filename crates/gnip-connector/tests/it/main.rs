@@ -7,3 +7,4 @@ mod support;
 mod crash;
 mod e2e;
 mod shutdown;
+mod sim_command;
