@@ -38,6 +38,7 @@ pub mod framing;
 pub mod inflate;
 pub mod message;
 pub mod record;
+mod scan;
 pub mod stream;
 pub mod timestamp;
 

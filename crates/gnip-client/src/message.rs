@@ -12,10 +12,11 @@
 //! which are rejected here. The format is detected per message from its
 //! top-level keys (spec section 4), not per stream.
 //!
-//! Allocation: strings borrow, rule lists of up to two rules live inline.
-//! What remains is at most one small allocation per line, made by serde_json
-//! itself: it keeps a stack for skipping nested arrays and objects, created
-//! afresh for every document and not reusable from outside. Measured by
+//! Allocation: none per line, unless a string read here holds an escape
+//! (it is copied). Strings borrow, rule lists of up to two rules live
+//! inline, and the line is walked by the crate's `scan` module, not by
+//! serde_json's own `Deserializer`, whose skipping of nested values keeps a
+//! stack that it allocates afresh in every document. Measured by
 //! `benches/frame_classify.rs` (it prints the count per record).
 
 use std::borrow::Cow;
@@ -27,6 +28,7 @@ use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
 use crate::record::Kind;
+use crate::scan;
 use crate::timestamp;
 
 /// The data format of an activity or compliance event.
@@ -381,8 +383,13 @@ pub fn classify(line: &[u8]) -> Result<Message<'_>, ClassifyError> {
             Err(e) => Err(ClassifyError::Json(e.to_string())),
         };
     }
-    let env: Envelope<'_> =
-        serde_json::from_slice(line).map_err(|e| ClassifyError::Json(e.to_string()))?;
+    let env: Envelope<'_> = match scan::from_slice(line) {
+        Ok(env) => env,
+        // The walk refuses no more than serde_json does, bar nesting deeper
+        // than it tracks; serde_json settles every such line and words the
+        // error as it always has.
+        Err(_) => serde_json::from_slice(line).map_err(|e| ClassifyError::Json(e.to_string()))?,
+    };
     env.into_message()
 }
 
@@ -903,29 +910,63 @@ impl<'a> ComplianceWire<'a> {
     }
 }
 
+/// A value kept as its JSON text, borrowed from the line. Read through
+/// [`scan`] it costs a skip and a UTF-8 check; through serde_json it is a
+/// `RawValue`, which checks the same.
+#[derive(Debug, Clone, Copy)]
+struct Raw<'a>(&'a str);
+
+impl Raw<'_> {
+    fn get(&self) -> &str {
+        self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Raw<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Raw<'de>, E> {
+                std::str::from_utf8(v).map(Raw).map_err(E::custom)
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Raw<'de>, D::Error> {
+                <&'de RawValue>::deserialize(d).map(|r| Raw(r.get()))
+            }
+        }
+        d.deserialize_newtype_struct(scan::RAW, V)
+    }
+}
+
 /// The keys under which compliance events arrive (top level for
 /// enterprise, under `data` for v2).
 #[derive(Default)]
 struct ComplianceSlots<'a> {
-    delete: Option<&'a RawValue>,
-    status_withheld: Option<&'a RawValue>,
-    withheld: Option<&'a RawValue>,
-    drop: Option<&'a RawValue>,
-    undrop: Option<&'a RawValue>,
-    tweet_edit: Option<&'a RawValue>,
-    user_delete: Option<&'a RawValue>,
-    user_undelete: Option<&'a RawValue>,
-    user_protect: Option<&'a RawValue>,
-    user_unprotect: Option<&'a RawValue>,
-    user_suspend: Option<&'a RawValue>,
-    user_unsuspend: Option<&'a RawValue>,
-    user_withheld: Option<&'a RawValue>,
-    scrub_geo: Option<&'a RawValue>,
-    user_profile_modification: Option<&'a RawValue>,
+    delete: Option<Raw<'a>>,
+    status_withheld: Option<Raw<'a>>,
+    withheld: Option<Raw<'a>>,
+    drop: Option<Raw<'a>>,
+    undrop: Option<Raw<'a>>,
+    tweet_edit: Option<Raw<'a>>,
+    user_delete: Option<Raw<'a>>,
+    user_undelete: Option<Raw<'a>>,
+    user_protect: Option<Raw<'a>>,
+    user_unprotect: Option<Raw<'a>>,
+    user_suspend: Option<Raw<'a>>,
+    user_unsuspend: Option<Raw<'a>>,
+    user_withheld: Option<Raw<'a>>,
+    scrub_geo: Option<Raw<'a>>,
+    user_profile_modification: Option<Raw<'a>>,
 }
 
 impl<'a> ComplianceSlots<'a> {
-    fn first(&self) -> Option<(ComplianceKind, &'a RawValue)> {
+    fn first(&self) -> Option<(ComplianceKind, Raw<'a>)> {
         use ComplianceKind as K;
         let slots = [
             (K::Delete, self.delete),
@@ -949,7 +990,9 @@ impl<'a> ComplianceSlots<'a> {
 
     fn event(&self, format: Format) -> Option<ComplianceEvent<'a>> {
         let (kind, raw) = self.first()?;
-        let wire: ComplianceWire<'a> = serde_json::from_str(raw.get()).unwrap_or_default();
+        let wire: ComplianceWire<'a> = scan::from_slice(raw.0.as_bytes())
+            .or_else(|_| serde_json::from_str(raw.0))
+            .unwrap_or_default();
         Some(wire.into_event(kind, format))
     }
 }
@@ -969,35 +1012,35 @@ struct V2Data<'a> {
     referenced_tweets: List<ReferencedTweet<'a>, 2>,
     // Compliance events under their keys.
     #[serde(default, borrow)]
-    delete: Option<&'a RawValue>,
+    delete: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    status_withheld: Option<&'a RawValue>,
+    status_withheld: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    withheld: Option<&'a RawValue>,
+    withheld: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    drop: Option<&'a RawValue>,
+    drop: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    undrop: Option<&'a RawValue>,
+    undrop: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    tweet_edit: Option<&'a RawValue>,
+    tweet_edit: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_delete: Option<&'a RawValue>,
+    user_delete: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_undelete: Option<&'a RawValue>,
+    user_undelete: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_protect: Option<&'a RawValue>,
+    user_protect: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_unprotect: Option<&'a RawValue>,
+    user_unprotect: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_suspend: Option<&'a RawValue>,
+    user_suspend: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_unsuspend: Option<&'a RawValue>,
+    user_unsuspend: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_withheld: Option<&'a RawValue>,
+    user_withheld: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    scrub_geo: Option<&'a RawValue>,
+    scrub_geo: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_profile_modification: Option<&'a RawValue>,
+    user_profile_modification: Option<Raw<'a>>,
 }
 
 impl<'a> V2Data<'a> {
@@ -1085,7 +1128,7 @@ struct Envelope<'a> {
     #[serde(default, borrow)]
     error: Obj<SystemWire<'a>>,
     #[serde(default, borrow)]
-    limit: Option<&'a RawValue>,
+    limit: Option<Raw<'a>>,
     #[serde(default, borrow)]
     warning: Obj<WarningWire<'a>>,
     #[serde(default, borrow)]
@@ -1094,35 +1137,35 @@ struct Envelope<'a> {
     // Enterprise compliance events.
     // Compliance events under their keys.
     #[serde(default, borrow)]
-    delete: Option<&'a RawValue>,
+    delete: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    status_withheld: Option<&'a RawValue>,
+    status_withheld: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    withheld: Option<&'a RawValue>,
+    withheld: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    drop: Option<&'a RawValue>,
+    drop: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    undrop: Option<&'a RawValue>,
+    undrop: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    tweet_edit: Option<&'a RawValue>,
+    tweet_edit: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_delete: Option<&'a RawValue>,
+    user_delete: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_undelete: Option<&'a RawValue>,
+    user_undelete: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_protect: Option<&'a RawValue>,
+    user_protect: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_unprotect: Option<&'a RawValue>,
+    user_unprotect: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_suspend: Option<&'a RawValue>,
+    user_suspend: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_unsuspend: Option<&'a RawValue>,
+    user_unsuspend: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_withheld: Option<&'a RawValue>,
+    user_withheld: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    scrub_geo: Option<&'a RawValue>,
+    scrub_geo: Option<Raw<'a>>,
     #[serde(default, borrow)]
-    user_profile_modification: Option<&'a RawValue>,
+    user_profile_modification: Option<Raw<'a>>,
 }
 
 /// A v1.1 stall warning (`{"warning":{"code":"FALLING_BEHIND",...}}`).
@@ -1639,6 +1682,113 @@ mod tests {
             classify(br#"{"objectType":"activity","verb":"post","actor":{}}"#),
             Err(ClassifyError::MissingPostId("activity"))
         );
+    }
+
+    /// What `classify` gave when serde_json read the whole envelope.
+    fn reference(line: &[u8]) -> Result<Message<'_>, ClassifyError> {
+        if line.first() != Some(&b'{') {
+            return classify(line);
+        }
+        let env: Envelope<'_> =
+            serde_json::from_slice(line).map_err(|e| ClassifyError::Json(e.to_string()))?;
+        env.into_message()
+    }
+
+    #[test]
+    fn every_fixture_and_every_cut_of_one_classifies_as_serde_json_reads_it() {
+        let lines = crate::scan::tests::fixture_lines();
+        for line in &lines {
+            assert_eq!(classify(line), reference(line));
+            assert!(classify(line).is_ok());
+        }
+        let line = lines
+            .iter()
+            .find(|l| l.len() > 2000 && l.first() == Some(&b'{') && l.last() == Some(&b'}'));
+        let line = line.expect("a long record");
+        for end in 0..line.len() {
+            let cut = &line[..end];
+            assert_eq!(classify(cut), reference(cut), "cut at {end}");
+            assert!(classify(cut).is_err());
+        }
+    }
+
+    #[test]
+    fn strings_holding_brackets_and_quotes_do_not_confuse_the_walk() {
+        let line = br#"{"text":"}]} \"id_str\":\"9\" {[","id_str":"5","entities":{"x":["}","\\",{"y":"]\""}]},"created_at":"Wed Oct 10 20:19:24 +0000 2018","user":{"name":"{\"id\":1}","id_str":"6"}}"#;
+        let Ok(Message::Activity(a)) = classify(line) else {
+            panic!("not an activity")
+        };
+        assert_eq!((a.post_id, a.author_id), (5, Some(6)));
+        assert_eq!(classify(line), reference(line));
+    }
+
+    #[test]
+    fn deep_nesting_in_a_skipped_value_reads_as_before() {
+        let deep = |open: &str, close: &str| {
+            format!(
+                r#"{{"id_str":"5","created_at":"Wed Oct 10 20:19:24 +0000 2018","x":{}1{}}}"#,
+                open.repeat(5000),
+                close.repeat(5000)
+            )
+        };
+        let line = deep("[", "]");
+        assert_eq!(classify(line.as_bytes()).map(|m| m.post_id()), Ok(Some(5)));
+        let line = deep(r#"{"a":["#, "]}");
+        assert_eq!(classify(line.as_bytes()).map(|m| m.post_id()), Ok(Some(5)));
+        let bad = deep("[", "]").replacen("]]", "}]", 1);
+        let err = classify(bad.as_bytes());
+        assert!(matches!(err, Err(ClassifyError::Json(_))));
+        assert_eq!(err, reference(bad.as_bytes()));
+    }
+
+    #[test]
+    fn duplicate_keys_read_as_before() {
+        let known = br#"{"id_str":"1","id_str":"2","created_at":"Wed Oct 10 20:19:24 +0000 2018"}"#;
+        assert!(matches!(classify(known), Err(ClassifyError::Json(_))));
+        assert_eq!(classify(known), reference(known));
+        let unknown =
+            br#"{"x":{"a":1},"x":[2],"id_str":"1","created_at":"Wed Oct 10 20:19:24 +0000 2018"}"#;
+        assert_eq!(classify(unknown).map(|m| m.post_id()), Ok(Some(1)));
+        let nested = br#"{"user":{"id_str":"3","id_str":"4"},"id_str":"1","created_at":"x"}"#;
+        assert_eq!(classify(nested), reference(nested));
+    }
+
+    #[test]
+    fn compliance_bodies_and_limits_read_as_before() {
+        for line in [
+            &br#"{"delete":{"status":{"id_str":"1","user_id_str":"2","x":{"y":[{}]}},"timestamp_ms":"1432228155593"}}"#[..],
+            br#"{"delete":5}"#,
+            br#"{"delete":null,"limit":{"track":{"n":[1]}}}"#,
+            br#"{"data":{"delete":{"tweet":{"id":"1","author_id":"2"},"event_at":"2022-12-23T12:34:56.789Z"}}}"#,
+            b"{\"delete\":{\"s\":\"\xff\"}}",
+            b"{\"limit\":\"\xff\"}",
+        ] {
+            assert_eq!(classify(line), reference(line));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn damaged_fixtures_classify_as_serde_json_reads_them(
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+            edits in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<proptest::sample::Index>(),
+                    proptest::sample::select(&b"{}[]\",:\\ 0-.eEtnu\x01\xff"[..]),
+                ),
+                1..4,
+            ),
+        ) {
+            let lines = crate::scan::tests::fixture_lines();
+            let mut line = lines[pick.index(lines.len())].clone();
+            for (at, byte) in edits {
+                let i = at.index(line.len());
+                line[i] = byte;
+            }
+            proptest::prop_assert_eq!(classify(&line), reference(&line));
+        }
     }
 
     #[test]
