@@ -164,6 +164,11 @@ pub fn render(live: &Live) -> String {
         get(&i.spool_errors),
     );
     counter(
+        "gnip_spool_full_waits_total",
+        "Times the stream waited for a full spool.",
+        get(&i.spool_full_waits),
+    );
+    counter(
         "gnip_spool_dropped_records_total",
         "Records dropped by the drop-oldest policy.",
         get(&i.spool_dropped),

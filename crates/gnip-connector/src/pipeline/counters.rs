@@ -22,6 +22,8 @@ pub struct IngestCounters {
     pub reconnects: AtomicU64,
     /// Failed appends to the spool (each retried).
     pub spool_errors: AtomicU64,
+    /// Times the stream had to wait for a full spool (pause policy).
+    pub spool_full_waits: AtomicU64,
     /// Records dropped from the spool by the drop-oldest policy.
     pub spool_dropped: AtomicU64,
     /// Writes to the gap journal that failed.

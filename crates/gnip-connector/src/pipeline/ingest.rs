@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gnip_client::{Kind, Record, StreamEvent, StreamItem};
-use gnip_spool::{EntryRef, Spool, SpoolWriter};
+use gnip_spool::{EntryRef, Spool, SpoolError, SpoolWriter};
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, error, info, trace, warn};
 
@@ -23,6 +23,9 @@ use crate::gaps::GapJournal;
 /// How often the ingest loop wakes up when nothing arrives, to run the
 /// spool's interval fsync and collect drop reports.
 const TICK: Duration = Duration::from_millis(50);
+
+/// How long one append waits on a full spool before checking for shutdown.
+const FULL_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest wait between retries of a failing spool append.
 const APPEND_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -226,7 +229,9 @@ impl Ingest {
 }
 
 /// Appends a record, retrying with backoff while the spool fails (a full
-/// disk, say). Returns false only if shutdown abandoned the record.
+/// disk, say) and waiting while it is full under the `pause` policy.
+/// Returns false if the record cannot be spooled: it is larger than a spool
+/// entry can be, or shutdown gave up on it.
 fn append_with_retry(
     writer: &mut SpoolWriter,
     record: &Record,
@@ -240,9 +245,35 @@ fn append_with_retry(
         payload: &record.raw,
     };
     let mut delay = Duration::from_millis(100);
+    let mut paused = false;
     loop {
-        match writer.append(entry) {
-            Ok(_) => return true,
+        match writer.append_timeout(entry, FULL_WAIT) {
+            Ok(_) => {
+                if paused {
+                    info!("Spool has room again; the stream resumes.");
+                }
+                return true;
+            }
+            Err(SpoolError::Full { .. }) => {
+                // The slowest sink holds the oldest segment: the stream
+                // waits (its channel fills and the socket is not read),
+                // which the server turns into a disconnect and the gap
+                // journal records.
+                if !paused {
+                    paused = true;
+                    add(&counters.spool_full_waits, 1);
+                    warn!("Spool full; the stream waits until the slowest sink frees space.");
+                }
+                if abandon.load(Ordering::Relaxed) {
+                    return false;
+                }
+            }
+            Err(e @ SpoolError::EntryTooLarge { .. }) => {
+                add(&counters.spool_errors, 1);
+                error!(error = %e, partition = record.partition,
+                    "Record too large for the spool; it is not stored.");
+                return false;
+            }
             Err(e) => {
                 add(&counters.spool_errors, 1);
                 error!(error = %e, delay_ms = delay.as_millis() as u64,

@@ -8,3 +8,4 @@ mod crash;
 mod e2e;
 mod shutdown;
 mod sim_command;
+mod spool_full;
