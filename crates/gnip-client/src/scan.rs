@@ -9,9 +9,9 @@
 //! serde_json, so nothing it does allocates (bar escaped strings it must
 //! copy to read).
 //!
-//! The walk accepts exactly the text serde_json accepts, except that it
-//! refuses nesting deeper than [`MAX_DEPTH`]; callers fall back to serde_json
-//! on any error, which also words the error as before.
+//! The walk accepts and refuses what serde_json would for the same types,
+//! except that it refuses nesting deeper than [`MAX_DEPTH`]; callers fall back
+//! to serde_json on any error, which also words the error as before.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Error;
@@ -166,7 +166,11 @@ impl<'a> Scanner<'a> {
 
     #[inline]
     fn skip_literal(&mut self, word: &[u8]) -> Result<(), Error> {
-        if self.bytes[self.pos..].starts_with(word) {
+        if self
+            .bytes
+            .get(self.pos..)
+            .is_some_and(|r| r.starts_with(word))
+        {
             self.pos += word.len();
             Ok(())
         } else {
