@@ -1742,6 +1742,23 @@ mod tests {
     }
 
     #[test]
+    fn keys_that_are_not_ascii_read_as_before() {
+        for line in [
+            &b"{\"\xc3\xa9\":1,\"id_str\":\"1\",\"created_at\":\"x\",\"user\":{\"\xc3\xa9\":2,\"id\":3}}"[..],
+            b"{\"\xff\":1,\"id_str\":\"1\",\"created_at\":\"x\"}",
+            b"{\"user\":{\"\xff\":2,\"id\":3},\"id_str\":\"1\",\"created_at\":\"x\"}",
+            b"{\"x\":{\"\xff\":2},\"id_str\":\"1\",\"created_at\":\"x\"}",
+            br#"{"\u0069d_str":"1","created_at":"x"}"#,
+        ] {
+            assert_eq!(classify(line), reference(line));
+        }
+        assert!(matches!(
+            classify(b"{\"\xff\":1}"),
+            Err(ClassifyError::Json(_))
+        ));
+    }
+
+    #[test]
     fn duplicate_keys_read_as_before() {
         let known = br#"{"id_str":"1","id_str":"2","created_at":"Wed Oct 10 20:19:24 +0000 2018"}"#;
         assert!(matches!(classify(known), Err(ClassifyError::Json(_))));

@@ -469,6 +469,17 @@ impl<'de> Deserializer<'de> for Key<'de> {
         visitor.visit_borrowed_bytes(self.0)
     }
 
+    // Struct field names are matched as bytes as readily as as strings
+    // (derived identifiers take both), and an ASCII key needs no UTF-8
+    // check: most keys of a record are read only to be matched.
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.0.is_ascii() {
+            visitor.visit_borrowed_bytes(self.0)
+        } else {
+            self.deserialize_any(visitor)
+        }
+    }
+
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_borrowed_bytes(self.0)
     }
@@ -476,7 +487,7 @@ impl<'de> Deserializer<'de> for Key<'de> {
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
-        identifier ignored_any option
+        ignored_any option
     }
 }
 
