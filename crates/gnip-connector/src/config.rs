@@ -21,8 +21,9 @@ use crate::sinks::SinkSpec;
 /// Where state goes when neither the file nor the flags say.
 pub const DEFAULT_DATA_DIR: &str = "gnip-data";
 
-/// Default size limit of an in-memory spool: a few seconds of a busy stream.
-pub const IN_MEMORY_SPOOL_BYTES: u64 = 64 << 20;
+/// Default size limit of an in-memory spool: a second or two of a busy
+/// stream, so that memory stays bounded well under 100 MB with any sink.
+pub const IN_MEMORY_SPOOL_BYTES: u64 = 16 << 20;
 
 /// A configuration problem, with what to fix in the message.
 #[derive(Debug, thiserror::Error)]
