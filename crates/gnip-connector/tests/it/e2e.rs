@@ -119,3 +119,42 @@ fn missing_url_is_a_configuration_error_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--url"));
 }
+
+#[test]
+fn two_decahose_partitions_over_redundant_connections_land_each_post_once() {
+    // max_records is per stream and partition: two partitions of 1,500.
+    let sim = Sim::start("", 1_500, Some(3_000.0));
+    let work = Workdir::new();
+    work.write_fast_config("", "", "");
+    let url = sim.handle().decahose_url(1);
+    let base = url.split('?').next().expect("a URL").to_owned();
+    let mut cmd = work.command_at(&base);
+    cmd.args(["--partition", "1", "--partition", "2", "--connections", "2"])
+        .arg("--max-records")
+        .arg("3000");
+    let out = run_with_deadline(cmd, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let acct = sim.accounting();
+    let mut per_partition = std::collections::BTreeMap::new();
+    for c in acct.connections.iter().filter(|c| c.status == 200) {
+        *per_partition.entry(c.partition).or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_partition,
+        [(Some(1), 2), (Some(2), 2)].into_iter().collect(),
+        "two connections to each partition"
+    );
+    let sent: BTreeSet<u64> = acct.sent_post_ids.iter().copied().collect();
+    assert_eq!(sent.len(), 3_000);
+    let stored = sqlite_ids(&work.db());
+    assert!(stored.values().all(|&n| n == 1));
+    assert_eq!(stored.keys().copied().collect::<BTreeSet<_>>(), sent);
+    let s = summary(&out.stderr);
+    assert_eq!(count(&s, "activities"), 3_000);
+    assert!(
+        count(&s, "duplicates") > 0,
+        "the redundant copies were dropped: {s:?}"
+    );
+}

@@ -116,9 +116,16 @@ drain_timeout = "20s"
         std::fs::write(self.config(), text).expect("write config");
     }
 
-    /// The binary, pointed at `sim`, with both sinks and this directory.
+    /// The binary, pointed at `sim`'s PowerTrack stream, with both sinks
+    /// and this directory.
     pub fn command(&self, sim: &Sim) -> Command {
-        let mut cmd = self.command_without_sinks(sim);
+        self.command_at(&sim.url())
+    }
+
+    /// The binary, pointed at `url` (a stream of the test's simulator), with
+    /// both sinks and this directory.
+    pub fn command_at(&self, url: &str) -> Command {
+        let mut cmd = self.command_without_sinks_at(url);
         cmd.arg("--sink")
             .arg(format!("sqlite:{}", self.db().display()))
             .arg("--sink")
@@ -128,12 +135,16 @@ drain_timeout = "20s"
 
     /// The binary, pointed at `sim`, with the sinks of the config file.
     pub fn command_without_sinks(&self, sim: &Sim) -> Command {
+        self.command_without_sinks_at(&sim.url())
+    }
+
+    fn command_without_sinks_at(&self, url: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gnip-connector"));
         cmd.arg("run")
             .arg("--config")
             .arg(self.config())
             .arg("--url")
-            .arg(sim.url())
+            .arg(url)
             .arg("--user")
             .arg(gnip_sim::SimConfig::default().username)
             .arg("--data-dir")
