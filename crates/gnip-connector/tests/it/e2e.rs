@@ -158,3 +158,36 @@ fn two_decahose_partitions_over_redundant_connections_land_each_post_once() {
         "the redundant copies were dropped: {s:?}"
     );
 }
+
+#[test]
+fn a_v2_filtered_stream_with_a_bearer_token_lands_in_sqlite() {
+    let sim = Sim::start("", 500, Some(2_000.0));
+    let work = Workdir::new();
+    work.write_fast_config("", "", "");
+    let mut cmd = work.command_at(&sim.handle().v2_filtered_url());
+    cmd.env(
+        "X_BEARER_TOKEN",
+        gnip_sim::SimConfig::default().bearer_token,
+    )
+    .env_remove("GNIP_PASSWORD")
+    .arg("--max-records")
+    .arg("500");
+    let out = run_with_deadline(cmd, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains(&gnip_sim::SimConfig::default().bearer_token),
+        "token leaked"
+    );
+
+    let sent: BTreeSet<u64> = sim.accounting().sent_post_ids.into_iter().collect();
+    let stored: BTreeSet<u64> = sqlite_ids(&work.db()).into_keys().collect();
+    assert_eq!(stored.len(), 500);
+    assert!(stored.is_subset(&sent));
+    let conn = rusqlite::Connection::open(work.db()).expect("open");
+    let formats: Vec<String> = conn
+        .prepare("SELECT DISTINCT format FROM posts")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("query");
+    assert_eq!(formats, ["v2"]);
+}
