@@ -34,7 +34,9 @@ pub struct RecoveryReport {
 pub struct DropReport {
     /// Readers that had not committed past the dropped entries.
     pub readers: Vec<String>,
-    /// Position of the first dropped entry.
+    /// Position of the first dropped entry that a reader had not taken:
+    /// the start of the segment, or the cursor of the reader furthest
+    /// behind if it was inside the segment.
     pub from: Position,
     /// Position just past the last dropped entry (where readers resume).
     pub to: Position,

@@ -487,6 +487,15 @@ impl SpoolWriter {
                         .filter(|n| st.readers.get(*n).is_some_and(|r| !r.open))
                         .cloned()
                         .collect();
+                    // The reader furthest behind may already have taken the
+                    // start of the segment: what it misses starts at its
+                    // cursor.
+                    let missed_from = affected
+                        .iter()
+                        .filter_map(|n| st.readers.get(n))
+                        .map(|r| r.committed)
+                        .min()
+                        .map_or(seg.first, |c| c.max(seg.first));
                     for name in &affected {
                         if let Some(r) = st.readers.get_mut(name) {
                             r.committed = seg.end;
@@ -498,7 +507,7 @@ impl SpoolWriter {
                     st.cursor_jumps_total += affected.len() as u64;
                     drop(st);
                     remove_files(gone);
-                    let report = self.drop_report(seg, affected, offline);
+                    let report = self.drop_report(seg, missed_from, affected, offline);
                     self.shared.lock().drops.push(report);
                     self.shared.data.notify_all();
                 }
@@ -552,7 +561,13 @@ impl SpoolWriter {
     /// Builds the report of a dropped segment, saves the cursors of readers
     /// that are not open (so they do not report the same drop on the next
     /// open), and deletes the file.
-    fn drop_report(&self, seg: Segment, affected: Vec<String>, offline: Vec<String>) -> DropReport {
+    fn drop_report(
+        &self,
+        seg: Segment,
+        missed_from: Position,
+        affected: Vec<String>,
+        offline: Vec<String>,
+    ) -> DropReport {
         let mut last = seg.last_received_at_ms;
         if !seg.last_known
             && let Some(path) = &seg.path
@@ -566,9 +581,9 @@ impl SpoolWriter {
         }
         let report = DropReport {
             readers: affected,
-            from: seg.first,
+            from: missed_from,
             to: seg.end,
-            records: seg.end.seq - seg.first.seq,
+            records: seg.end.seq - missed_from.seq,
             first_received_at_ms: seg.first_received_at_ms,
             last_received_at_ms: last,
         };
