@@ -131,18 +131,20 @@ fn exit_code(summary: &Summary) -> u8 {
 }
 
 /// SIGINT / SIGTERM ask for a clean stop; a second one abandons the drain.
+/// The handlers are in place when this returns, so a signal that follows
+/// at once is not lost to the default action.
 fn spawn_signal_handler(stop: Stop) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                error!("Cannot install signal handlers; stop with --duration or --max-records.");
-                return;
-            };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            error!("Cannot install signal handlers; stop with --duration or --max-records.");
+            return;
+        };
+        tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = term.recv() => info!(signal = "SIGTERM", "Stopping."),
@@ -150,12 +152,11 @@ fn spawn_signal_handler(stop: Stop) {
                 }
                 stop.request();
             }
-        }
-        #[cfg(not(unix))]
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
             stop.request();
         }
     });
@@ -213,9 +214,11 @@ async fn cmd_sim(args: SimArgs) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    print_sim_endpoints(&sim, &args);
+    // Handle signals before saying where we listen: whoever reads that
+    // line may signal at once.
     let stop = Stop::default();
     spawn_signal_handler(stop.clone());
+    print_sim_endpoints(&sim, &args);
     while !stop.is_requested() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

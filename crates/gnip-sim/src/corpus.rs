@@ -218,7 +218,12 @@ fn parse(line: &str) -> Option<Parsed> {
     })
 }
 
-fn template(line: &str, mut p: Parsed, index: usize, c: &mut flate2::Compress) -> Template {
+fn template(
+    line: &str,
+    mut p: Parsed,
+    index: usize,
+    c: &mut crate::fixed::FixedDeflate,
+) -> Template {
     p.edits.sort_by_key(|e| (e.start, e.end));
     let mut b = TemplateBuilder::default();
     let mut at = 0;

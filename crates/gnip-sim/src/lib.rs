@@ -26,6 +26,7 @@ mod config;
 mod corpus;
 mod error;
 mod fault;
+mod fixed;
 mod generate;
 mod http;
 mod ids;

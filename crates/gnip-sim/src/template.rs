@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use crate::fixed::FixedDeflate;
 use bytes::Bytes;
-use flate2::Compress;
 
 use crate::config::Format;
 use crate::time;
@@ -91,7 +91,7 @@ impl TemplateBuilder {
         index: usize,
         author_id: u64,
         match_text: String,
-        c: &mut Compress,
+        c: &mut FixedDeflate,
     ) -> Template {
         self.text("\r\n");
         let mut fixed_len = 0;

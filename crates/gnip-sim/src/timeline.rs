@@ -13,9 +13,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use crate::fixed::FixedDeflate;
 use bytes::Bytes;
 use fastrand::Rng;
-use flate2::Compress;
 use tokio::sync::watch;
 
 use crate::compliance::{self, Flavor, Recent};
@@ -61,7 +61,7 @@ struct State {
     id_end: u64,
     cache_version: u64,
     cache: Vec<Option<Bytes>>,
-    compress: Compress,
+    compress: FixedDeflate,
 }
 
 /// What a read found.

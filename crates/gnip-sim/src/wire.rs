@@ -3,9 +3,9 @@
 //! chunks.
 //!
 //! Every record template is compressed once, at start-up, into independent
-//! deflate segments that each end with a full flush: a full flush resets the
-//! compressor's dictionary and ends byte-aligned, so such segments can be
-//! concatenated into any deflate stream in any order. The parts that differ
+//! deflate segments (fixed Huffman codes, matches only within the segment)
+//! that each end byte-aligned, so such segments can be concatenated into
+//! any deflate stream in any order. The parts that differ
 //! per record (post id, time, matching rules) and the lines the simulator
 //! injects (heartbeats, system messages, malformed lines) go in as stored
 //! blocks. Serving a record is then a copy plus a CRC-32 update, which is
@@ -13,7 +13,9 @@
 //! second, and every record is decodable as soon as its bytes arrive (the
 //! same guarantee a per-record sync flush gives).
 
-use flate2::{Compress, Compression, Crc, FlushCompress};
+use flate2::Crc;
+
+use crate::fixed::FixedDeflate;
 
 /// A gzip header: deflate, no name, no mtime, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -21,31 +23,16 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// A stored block holds at most 65535 bytes (its LEN field is 16 bits).
 const STORED_MAX: usize = 65_535;
 
-/// Compresses `plain` into a self-contained raw deflate segment ending with a
-/// full flush, so that it can be spliced into any deflate stream.
-pub(crate) fn compress_segment(c: &mut Compress, plain: &[u8]) -> Vec<u8> {
-    c.reset();
-    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
-    let mut consumed = 0usize;
-    loop {
-        if out.capacity() - out.len() < 64 {
-            out.reserve(4096);
-        }
-        let before = c.total_in();
-        c.compress_vec(&plain[consumed..], &mut out, FlushCompress::Full)
-            .expect("deflate of an in-memory buffer with a fresh state cannot fail");
-        consumed += (c.total_in() - before) as usize;
-        if consumed == plain.len() && out.len() < out.capacity() {
-            return out;
-        }
-    }
+/// Compresses `plain` into a self-contained raw deflate segment that ends
+/// byte-aligned, so that it can be spliced into any deflate stream.
+pub(crate) fn compress_segment(c: &mut FixedDeflate, plain: &[u8]) -> Vec<u8> {
+    c.segment(plain)
 }
 
-/// A raw deflate compressor for [`compress_segment`].
-pub(crate) fn segment_compressor() -> Compress {
-    // Level 6 is zlib's default: segments are compressed once at start-up,
-    // so the ratio matters more than the speed.
-    Compress::new(Compression::new(6), false)
+/// A segment compressor for [`compress_segment`]. Fixed codes, not zlib's
+/// dynamic ones: see [`crate::fixed`] for the measured reason.
+pub(crate) fn segment_compressor() -> FixedDeflate {
+    FixedDeflate::new()
 }
 
 /// Writes one stream body's content encoding: gzip or identity.

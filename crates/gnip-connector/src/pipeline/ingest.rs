@@ -51,6 +51,65 @@ pub struct Ingest {
     pub abandon: Arc<AtomicBool>,
     /// Runtime handle to wait on the async channel from this thread.
     pub runtime: tokio::runtime::Handle,
+    /// The connector's data directory, for the last-record mark.
+    pub data_dir: std::path::PathBuf,
+}
+
+/// How often the last-record mark is brought up to date.
+const MARK_EVERY: Duration = Duration::from_secs(1);
+
+/// Where the receive time of the newest durable record is kept.
+///
+/// The spool deletes segments once every sink has passed them, so after a
+/// crash it may hold no record at all; this small file still tells the
+/// restart how far back its backfill must reach.
+pub fn last_record_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("last-record")
+}
+
+/// Reads the last-record mark; `None` when there is none or it is unreadable.
+pub fn read_last_record(data_dir: &std::path::Path) -> Option<i64> {
+    std::fs::read_to_string(last_record_path(data_dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Keeps the last-record mark: after an fsync of the spool, the receive time
+/// of the newest record appended, written to a temp file and renamed.
+struct LastRecordMark {
+    path: std::path::PathBuf,
+    written: i64,
+    at: std::time::Instant,
+}
+
+impl LastRecordMark {
+    fn new(data_dir: &std::path::Path) -> Self {
+        LastRecordMark {
+            path: last_record_path(data_dir),
+            written: 0,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Brings the mark to `last` if it is due (or `force`); syncs the spool
+    /// first, so the mark never runs ahead of what is durable.
+    fn update(&mut self, writer: &mut SpoolWriter, last: i64, force: bool) -> std::io::Result<()> {
+        // The first record is marked at once: a process killed in its first
+        // second must still leave a mark.
+        let due = force || self.written == 0 || self.at.elapsed() >= MARK_EVERY;
+        if last <= self.written || !due {
+            return Ok(());
+        }
+        writer.sync().map_err(std::io::Error::other)?;
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, last.to_string())?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.written = last;
+        self.at = std::time::Instant::now();
+        Ok(())
+    }
 }
 
 /// What ingest saw, for the exit summary and exit code.
@@ -75,6 +134,7 @@ impl Ingest {
         let mut outcome = IngestOutcome::default();
         let mut buf: Vec<StreamItem> = Vec::with_capacity(1024);
         let mut connects = 0u64;
+        let mut mark = LastRecordMark::new(&self.data_dir);
         loop {
             let got = self.runtime.block_on(async {
                 tokio::time::timeout(TICK, self.rx.recv_many(&mut buf, 1024)).await
@@ -102,6 +162,11 @@ impl Ingest {
             if let Err(e) = self.writer.sync_if_due() {
                 add(&self.counters.spool_errors, 1);
                 warn!(error = %e, "Spool fsync failed; will try again.");
+            }
+            let last = self.counters.last_received_at_ms.load(Ordering::Relaxed) as i64;
+            if let Err(e) = mark.update(&mut self.writer, last, false) {
+                add(&self.counters.spool_errors, 1);
+                warn!(error = %e, "Could not note the last record's time.");
             }
             for drop in self.spool.take_drops() {
                 add(&self.counters.spool_dropped, drop.records);

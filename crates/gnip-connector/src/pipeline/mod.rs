@@ -184,7 +184,7 @@ pub async fn run(
     // A restart soon after the last record asks for backfill and drops the
     // overlap using the post ids it already has.
     if config.stream.backfill {
-        config.stream.resume = resume_point(&spool)?;
+        config.stream.resume = resume_point(&spool, &config.data_dir)?;
         if let Some(resume) = &config.stream.resume {
             info!(
                 last_record_at_ms = resume.last_record_at_ms,
@@ -244,6 +244,7 @@ pub async fn run(
         stop: limit_reached.clone(),
         abandon: abandon.clone(),
         runtime: tokio::runtime::Handle::current(),
+        data_dir: config.data_dir.clone(),
     };
     let ingest = std::thread::Builder::new()
         .name("ingest".into())
@@ -344,8 +345,15 @@ pub fn now_ms() -> i64 {
 
 /// The resume point of a restart: the last spooled record's time, if within
 /// the backfill horizon, and the post ids spooled since the horizon began.
-fn resume_point(spool: &Spool) -> anyhow::Result<Option<Resume>> {
-    let Some(last) = spool.last_received_at_ms() else {
+fn resume_point(spool: &Spool, data_dir: &Path) -> anyhow::Result<Option<Resume>> {
+    // The spool may have deleted every segment its sinks passed; the mark
+    // ingest keeps beside it still knows the newest durable record.
+    let last = spool
+        .last_received_at_ms()
+        .into_iter()
+        .chain(ingest::read_last_record(data_dir))
+        .max();
+    let Some(last) = last else {
         return Ok(None);
     };
     let now = now_ms();

@@ -69,16 +69,24 @@ fn sigkill_at_several_points_then_restart_loses_nothing() {
     assert!(!taken.is_empty(), "the spool held records at the kills");
 
     // A last run that is allowed to finish: it must end with everything.
+    let log = work.dir.path().join("final.log");
     let mut cmd = work.command(&sim);
     cmd.arg("--duration").arg("120s");
     let child = cmd
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("start");
-    wait_until(Duration::from_secs(90), "every record in SQLite", || {
-        sqlite_rows(&work.db()) >= TOTAL
-    });
+    let start = std::time::Instant::now();
+    while sqlite_rows(&work.db()) < TOTAL {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "not every record reached SQLite ({} of {TOTAL}):\n{}",
+            sqlite_rows(&work.db()),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // SAFETY: as above, SIGTERM for a clean stop.
     assert_eq!(
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },

@@ -116,6 +116,16 @@ fn memory_mode_pause_waits_for_the_reader() {
         append_range(&mut w, 0, 400);
         w.close().expect("close")
     });
+    // Read nothing until the writer has had to wait: the spool holds far
+    // less than 400 entries, so it must pause, whatever the scheduling.
+    let start = std::time::Instant::now();
+    while spool.stats().pauses_total == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the writer never paused"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     let mut next = 0;
     while let Some(batch) = r
         .read_batch(9, 1 << 20, Duration::from_secs(30))
