@@ -105,79 +105,78 @@ pub fn render(live: &Live) -> String {
     let mut out = String::with_capacity(4096);
     let s = live.stream.stats();
     let i = &live.ingest;
-    let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    };
-    counter(
-        "gnip_stream_wire_bytes_total",
-        "Bytes read off the socket (compressed).",
-        s.wire_bytes,
-    );
-    counter("gnip_stream_bytes_total", "Bytes after inflate.", s.bytes);
-    counter("gnip_stream_records_total", "Records framed.", s.records);
-    counter(
-        "gnip_stream_heartbeats_total",
-        "Heartbeats received.",
-        s.heartbeats,
-    );
-    counter(
-        "gnip_stream_reconnects_total",
-        "Reconnections.",
-        s.reconnects,
-    );
-    counter(
-        "gnip_stream_duplicates_total",
-        "Duplicates dropped.",
-        s.duplicates,
-    );
-    counter(
-        "gnip_stream_malformed_lines_total",
-        "Malformed lines skipped.",
-        s.malformed,
-    );
-    counter(
-        "gnip_stream_system_messages_total",
-        "System messages.",
-        s.system_messages,
-    );
-    counter(
-        "gnip_spool_records_appended_total",
-        "Records appended to the spool.",
-        get(&i.records),
-    );
-    counter(
-        "gnip_spool_activities_appended_total",
-        "Activities appended to the spool.",
-        get(&i.activities),
-    );
-    counter(
-        "gnip_spool_bytes_appended_total",
-        "Payload bytes appended to the spool.",
-        get(&i.bytes),
-    );
-    counter(
-        "gnip_spool_errors_total",
-        "Failed spool appends or fsyncs.",
-        get(&i.spool_errors),
-    );
-    counter(
-        "gnip_spool_full_waits_total",
-        "Times the stream waited for a full spool.",
-        get(&i.spool_full_waits),
-    );
-    counter(
-        "gnip_spool_dropped_records_total",
-        "Records dropped by the drop-oldest policy.",
-        get(&i.spool_dropped),
-    );
-    counter(
-        "gnip_gap_journal_errors_total",
-        "Failed gap journal writes.",
-        get(&i.gap_journal_errors),
-    );
+    let counters: [(&str, &str, u64); 15] = [
+        (
+            "gnip_stream_wire_bytes_total",
+            "Bytes read off the socket (compressed).",
+            s.wire_bytes,
+        ),
+        ("gnip_stream_bytes_total", "Bytes after inflate.", s.bytes),
+        ("gnip_stream_records_total", "Records framed.", s.records),
+        (
+            "gnip_stream_heartbeats_total",
+            "Heartbeats received.",
+            s.heartbeats,
+        ),
+        (
+            "gnip_stream_reconnects_total",
+            "Reconnections.",
+            s.reconnects,
+        ),
+        (
+            "gnip_stream_duplicates_total",
+            "Duplicates dropped.",
+            s.duplicates,
+        ),
+        (
+            "gnip_stream_malformed_lines_total",
+            "Malformed lines skipped.",
+            s.malformed,
+        ),
+        (
+            "gnip_stream_system_messages_total",
+            "System messages.",
+            s.system_messages,
+        ),
+        (
+            "gnip_spool_records_appended_total",
+            "Records appended to the spool.",
+            get(&i.records),
+        ),
+        (
+            "gnip_spool_activities_appended_total",
+            "Activities appended to the spool.",
+            get(&i.activities),
+        ),
+        (
+            "gnip_spool_bytes_appended_total",
+            "Payload bytes appended to the spool.",
+            get(&i.bytes),
+        ),
+        (
+            "gnip_spool_errors_total",
+            "Failed spool appends or fsyncs.",
+            get(&i.spool_errors),
+        ),
+        (
+            "gnip_spool_full_waits_total",
+            "Times the stream waited for a full spool.",
+            get(&i.spool_full_waits),
+        ),
+        (
+            "gnip_spool_dropped_records_total",
+            "Records dropped by the drop-oldest policy.",
+            get(&i.spool_dropped),
+        ),
+        (
+            "gnip_gap_journal_errors_total",
+            "Failed gap journal writes.",
+            get(&i.gap_journal_errors),
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(&mut out, name, "counter", help, [(None, value)]);
+    }
 
     let stats = live.spool.stats();
     family(
