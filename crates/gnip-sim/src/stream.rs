@@ -81,6 +81,47 @@ enum Step {
     End(EndReason),
 }
 
+impl<'a, 'b> Conn<'a, 'b> {
+    /// A connection's writer state; `buf` is the initial capacity of its
+    /// body and frame buffers.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        shared: &'a Shared,
+        sock: &'b mut tokio::net::TcpStream,
+        enc: Encoder,
+        v2: bool,
+        faults: ConnFaults,
+        ledger_idx: usize,
+        rng: Rng,
+        buf: usize,
+    ) -> Self {
+        let (rd, wr) = sock.split();
+        Conn {
+            shared,
+            rd,
+            wr,
+            shutdown: shared.shutdown.clone(),
+            enc,
+            v2,
+            faults,
+            ledger_idx,
+            rng,
+            body: Vec::with_capacity(buf),
+            frame: Vec::with_capacity(buf),
+            scratch: Vec::with_capacity(256),
+            pending_records: 0,
+            runs: Runs::default(),
+            recent: Vec::new(),
+            rendered: 0,
+            replay_left: 0,
+            live: 0,
+            content_accounted: 0,
+            last_write: Instant::now(),
+            torn: false,
+        }
+    }
+}
+
 impl Conn<'_, '_> {
     /// Frames and writes what is buffered; counts its records as sent.
     async fn flush(&mut self) -> Result<(), EndReason> {
@@ -359,30 +400,17 @@ pub(crate) async fn serve(
     sock: &mut tokio::net::TcpStream,
     s: Stream,
 ) -> EndReason {
-    let (rd, wr) = sock.split();
-    let mut c = Conn {
+    let rng = Rng::with_seed(shared.config.seed ^ s.attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut c = Conn::new(
         shared,
-        rd,
-        wr,
-        shutdown: shared.shutdown.clone(),
-        enc: Encoder::new(s.gzip),
-        v2: s.route.product.is_v2(),
-        faults: s.faults,
-        ledger_idx: s.ledger_idx,
-        rng: Rng::with_seed(shared.config.seed ^ s.attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-        body: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
-        frame: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
-        scratch: Vec::with_capacity(256),
-        pending_records: 0,
-        runs: Runs::default(),
-        recent: Vec::new(),
-        rendered: 0,
-        replay_left: 0,
-        live: 0,
-        content_accounted: 0,
-        last_write: Instant::now(),
-        torn: false,
-    };
+        sock,
+        Encoder::new(s.gzip),
+        s.route.product.is_v2(),
+        s.faults,
+        s.ledger_idx,
+        rng,
+        FLUSH_BYTES + 64 * 1024,
+    );
     match run(&mut c, &s).await {
         Err(EndReason::Shutdown) => {
             // End the body properly unless a write was torn: gzip trailer
@@ -530,30 +558,16 @@ pub(crate) async fn too_many(
     sock: &mut tokio::net::TcpStream,
     ledger_idx: usize,
 ) -> EndReason {
-    let (rd, wr) = sock.split();
-    let mut c = Conn {
+    let mut c = Conn::new(
         shared,
-        rd,
-        wr,
-        shutdown: shared.shutdown.clone(),
-        enc: Encoder::new(true),
-        v2: false,
-        faults: ConnFaults::default(),
+        sock,
+        Encoder::new(true),
+        false,
+        ConnFaults::default(),
         ledger_idx,
-        rng: Rng::with_seed(1),
-        body: Vec::new(),
-        frame: Vec::new(),
-        scratch: Vec::new(),
-        pending_records: 0,
-        runs: Runs::default(),
-        recent: Vec::new(),
-        rendered: 0,
-        replay_left: 0,
-        live: 0,
-        content_accounted: 0,
-        last_write: Instant::now(),
-        torn: false,
-    };
+        Rng::with_seed(1),
+        0,
+    );
     let result = async {
         c.write_raw(&stream_head(true, false)).await?;
         c.enc.start(&mut c.body);
